@@ -1,0 +1,39 @@
+# The two commands of the README: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+HOST ?= 0.0.0.0
+PORT ?= 8000
+
+.PHONY: run test lint models synthetic-models clean
+
+$(VENV)/.api: requirements-api.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-api.txt
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.api requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+# Downloads the real models when missing; the server starts either way and /health says what is wrong.
+models: $(VENV)/.api
+	$(PY) -m faceswap.models download --dir $${FACESWAP_MODEL_DIR:-./models} || \
+	  echo "model download failed: the server will start and /health will say why"
+
+run: models
+	$(VENV)/bin/uvicorn main_fixed:app --host $(HOST) --port $(PORT) --workers 1
+
+synthetic-models: $(VENV)/.api
+	$(PY) -m faceswap.synthetic models $${FACESWAP_MODEL_DIR:-./models}
+
+lint: $(VENV)/.dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: lint
+	$(PY) -m pytest -q
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,89 @@
+"""One Settings object, read from the environment (prefix ``FACESWAP_``) once and passed down."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+__all__ = ["Settings", "get_settings"]
+
+MiB = 1024 * 1024
+
+
+class Settings(BaseSettings):
+    """Every operator-facing knob of the service; the README documents each one."""
+
+    model_config = SettingsConfigDict(env_prefix="FACESWAP_", extra="ignore", frozen=True)
+
+    # Models and providers
+    model_dir: Path = Field(Path("./models"), description="Folder holding buffalo_l/ and inswapper_128.onnx.")
+    providers: Literal["auto", "cuda", "cpu"] = Field(
+        "auto", description="auto: CUDA when ONNX Runtime offers it, else CPU."
+    )
+    det_size: int = Field(640, ge=160, le=1280, multiple_of=32, description="Largest detector input side.")
+    det_thresh: float = Field(0.5, gt=0.0, lt=1.0, description="Detector score threshold.")
+    fp16: bool = Field(True, description="On CUDA, run the swapper in FP16 (checked against FP32 at load).")
+    gpu_mem_limit: int | None = Field(None, ge=256 * MiB, description="Bytes the CUDA arena may hold; unset: no cap.")
+    cpu_fallback: bool = Field(False, description="After a CUDA out-of-memory, retry the request on the CPU.")
+    intra_op_threads: int = Field(0, ge=0, le=256, description="ONNX Runtime CPU threads; 0: one per core.")
+    model_load_retries: int = Field(5, ge=0, le=100, description="Load attempts after the first before giving up.")
+
+    # Input limits
+    max_dimension: int = Field(1024, ge=64, le=8192, description="Longer side images are downscaled to.")
+    max_download_bytes: int = Field(20 * MiB, ge=1024, description="Largest image file accepted, in bytes.")
+    max_pixels: int = Field(50_000_000, ge=4096, description="Largest decoded image accepted, in pixels.")
+    max_body_bytes: int = Field(64 * MiB, ge=1024, description="Largest request body accepted, in bytes.")
+
+    # Fetching
+    allow_private_urls: bool = Field(False, description="Allow URLs on loopback/private networks (tests only).")
+    url_allowlist: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), description="Comma-separated hosts that are always allowed (e.g. your storage bucket)."
+    )
+    fetch_connect_timeout: float = Field(5.0, gt=0, le=60, description="Seconds to connect to an image host.")
+    fetch_timeout: float = Field(20.0, gt=0, le=300, description="Seconds for a whole image download.")
+    max_redirects: int = Field(3, ge=0, le=10, description="Redirects followed per download.")
+
+    # Serving
+    api_key: SecretStr | None = Field(None, description="When set, requests need Bearer or X-API-Key.")
+    request_timeout: float = Field(90.0, gt=0, le=3600, description="Seconds a request may take in all.")
+    max_concurrency: int = Field(1, ge=1, le=64, description="Swaps run at once (per accelerator).")
+    max_queue: int = Field(8, ge=0, le=10_000, description="Requests that may wait; beyond it: BUSY.")
+    drain_timeout: float = Field(30.0, ge=0, le=600, description="Seconds in-flight requests get on shutdown.")
+    embedding_cache_size: int = Field(256, ge=0, le=100_000, description="Source embeddings kept (by content).")
+    detection_cache_size: int = Field(64, ge=0, le=10_000, description="Target detections kept (by content).")
+
+    # Output
+    png_compression: int = Field(1, ge=0, le=9, description="PNG zlib level (the fast encoder ignores it).")
+    jpeg_quality: int = Field(92, ge=1, le=100, description="JPEG quality.")
+    webp_quality: int = Field(90, ge=1, le=100, description="WebP quality.")
+    label_outputs: bool = Field(True, description="Mark outputs as AI-altered in XMP metadata.")
+
+    # Operations
+    log_format: Literal["json", "text"] = Field("text", description="Log line format.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
+    metrics_public: bool = Field(False, description="Serve /metrics without the API key.")
+    failpoints: str = Field("", description="Fault injection for tests, e.g. swap_oom:2,slow_swap:3.")
+
+    @field_validator("url_allowlist", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(host.strip().lower().rstrip(".") for host in value.split(",") if host.strip())
+        return value
+
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def _blank_key_is_none(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read once."""
+    return Settings()
