@@ -27,10 +27,14 @@ class Settings(BaseSettings):
     det_size: int = Field(640, ge=160, le=1280, multiple_of=32, description="Largest detector input side.")
     det_thresh: float = Field(0.5, gt=0.0, lt=1.0, description="Detector score threshold.")
     fp16: bool = Field(True, description="On CUDA, run the swapper in FP16 (checked against FP32 at load).")
-    gpu_mem_limit: int | None = Field(None, ge=256 * MiB, description="Bytes the CUDA arena may hold; unset: no cap.")
+    gpu_mem_limit: int | None = Field(
+        None, ge=256 * MiB, description="Bytes the CUDA arena may hold; unset: no cap."
+    )
     cpu_fallback: bool = Field(False, description="After a CUDA out-of-memory, retry the request on the CPU.")
     intra_op_threads: int = Field(0, ge=0, le=256, description="ONNX Runtime CPU threads; 0: one per core.")
-    model_load_retries: int = Field(5, ge=0, le=100, description="Load attempts after the first before giving up.")
+    model_load_retries: int = Field(
+        5, ge=0, le=100, description="Load attempts after the first before giving up."
+    )
 
     # Input limits
     max_dimension: int = Field(1024, ge=64, le=8192, description="Longer side images are downscaled to.")
@@ -39,7 +43,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(64 * MiB, ge=1024, description="Largest request body accepted, in bytes.")
 
     # Fetching
-    allow_private_urls: bool = Field(False, description="Allow URLs on loopback/private networks (tests only).")
+    allow_private_urls: bool = Field(
+        False, description="Allow URLs on loopback/private networks (tests only)."
+    )
     url_allowlist: Annotated[tuple[str, ...], NoDecode] = Field(
         (), description="Comma-separated hosts that are always allowed (e.g. your storage bucket)."
     )
@@ -52,8 +58,12 @@ class Settings(BaseSettings):
     request_timeout: float = Field(90.0, gt=0, le=3600, description="Seconds a request may take in all.")
     max_concurrency: int = Field(1, ge=1, le=64, description="Swaps run at once (per accelerator).")
     max_queue: int = Field(8, ge=0, le=10_000, description="Requests that may wait; beyond it: BUSY.")
-    drain_timeout: float = Field(30.0, ge=0, le=600, description="Seconds in-flight requests get on shutdown.")
-    embedding_cache_size: int = Field(256, ge=0, le=100_000, description="Source embeddings kept (by content).")
+    drain_timeout: float = Field(
+        30.0, ge=0, le=600, description="Seconds in-flight requests get on shutdown."
+    )
+    embedding_cache_size: int = Field(
+        256, ge=0, le=100_000, description="Source embeddings kept (by content)."
+    )
     detection_cache_size: int = Field(64, ge=0, le=10_000, description="Target detections kept (by content).")
 
     # Output

@@ -1,0 +1,37 @@
+import faceswap.errors
+from faceswap.errors import ERROR_STATUS, ErrorCode, SwapError
+
+CONTRACT = {
+    "INVALID_INPUT": 422,
+    "UNAUTHORIZED": 401,
+    "URL_NOT_ALLOWED": 400,
+    "FETCH_FAILED": 502,
+    "FETCH_TIMEOUT": 504,
+    "IMAGE_TOO_LARGE": 413,
+    "INVALID_IMAGE": 400,
+    "NO_FACE": 422,
+    "FACE_INDEX_OUT_OF_RANGE": 422,
+    "OUT_OF_MEMORY": 503,
+    "BUSY": 503,
+    "NOT_READY": 503,
+    "TIMEOUT": 504,
+    "INTERNAL": 500,
+}
+
+
+def test_every_contract_code_has_its_status() -> None:
+    assert {code.value: status for code, status in ERROR_STATUS.items()} == CONTRACT
+    assert set(ErrorCode) == set(ERROR_STATUS)
+
+
+def test_swap_error_carries_code_message_and_status() -> None:
+    error = SwapError(ErrorCode.BUSY, "Busy.", retry_after=2)
+    assert (error.status, error.message, error.retry_after, str(error)) == (503, "Busy.", 2, "Busy.")
+
+
+def test_public_names_are_pinned() -> None:
+    assert (
+        faceswap.errors.__all__
+        == sorted(faceswap.errors.__all__)
+        == ["ERROR_STATUS", "ErrorCode", "SwapError"]
+    )
