@@ -74,6 +74,6 @@ def paste_back(frame: Frame, swapped: Frame, matrix: Matrix) -> Patch | None:
         swapped, to_region, region_size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
     )
     weight = cv2.warpAffine(crop_mask(size), to_region, region_size, flags=cv2.INTER_LINEAR, borderValue=0.0)
-    original = frame[y0:y1, x0:x1].astype(np.float32)
-    blended = original + weight[:, :, None] * (face.astype(np.float32) - original)
-    return Patch(x=x0, y=y0, pixels=np.clip(np.rint(blended), 0, 255).astype(np.uint8))
+    keep = np.subtract(1.0, weight, dtype=np.float32)
+    blended = cv2.blendLinear(face, np.ascontiguousarray(frame[y0:y1, x0:x1]), weight, keep)
+    return Patch(x=x0, y=y0, pixels=blended)

@@ -2,7 +2,8 @@
 
 Counted failpoints fire on their next N hits, then are spent:
 ``swap_oom``, ``detect_oom`` (raise ONNX Runtime's CUDA allocation failure), ``fetch_reset``
-(the download's connection is reset), ``load_fail`` (model loading fails).
+(the download's connection is reset), ``load_fail`` (model loading fails), ``crash`` (the swap
+raises an unexpected error).
 Delay failpoints apply to every hit: ``slow_swap:SECONDS``.
 """
 
@@ -15,7 +16,7 @@ from onnxruntime.capi.onnxruntime_pybind11_state import RuntimeException
 
 __all__ = ["COUNTED", "DELAYS", "Failpoints", "allocation_failure"]
 
-COUNTED = frozenset({"swap_oom", "detect_oom", "fetch_reset", "load_fail"})
+COUNTED = frozenset({"swap_oom", "detect_oom", "fetch_reset", "load_fail", "crash"})
 DELAYS = frozenset({"slow_swap"})
 
 

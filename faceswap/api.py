@@ -1,0 +1,222 @@
+"""FastAPI routes and the one place where errors become HTTP responses."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import ValidationError
+
+from faceswap import __version__
+from faceswap.config import Settings, get_settings
+from faceswap.errors import ErrorCode, SwapError
+from faceswap.failpoints import Failpoints
+from faceswap.fetch import ImageFetcher
+from faceswap.http_guard import RequestGuard, new_request_id
+from faceswap.lifecycle import ModelLifecycle, Status
+from faceswap.logs import configure_logging
+from faceswap.schemas import ErrorBody, RunPodEnvelope, SwapInput, SwapOutput
+from faceswap.service import SwapService
+
+__all__ = ["create_app", "error_payload", "validation_message"]
+
+log = logging.getLogger(__name__)
+
+RUNPOD_KEPT_STATUSES = frozenset({401, 413, 503})
+"""The statuses /runsync keeps, because the web client maps them; other failures answer 200."""
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": description}
+    for status, description in (
+        (400, "URL_NOT_ALLOWED or INVALID_IMAGE"),
+        (401, "UNAUTHORIZED"),
+        (413, "IMAGE_TOO_LARGE"),
+        (422, "INVALID_INPUT, NO_FACE or FACE_INDEX_OUT_OF_RANGE"),
+        (502, "FETCH_FAILED"),
+        (503, "BUSY, NOT_READY or OUT_OF_MEMORY"),
+        (504, "FETCH_TIMEOUT or TIMEOUT"),
+    )
+}
+
+
+def _is_runsync(path: str) -> bool:
+    return path.rstrip("/").endswith("/runsync")
+
+
+def error_payload(path: str, request_id: str, error: SwapError) -> tuple[int, dict[str, Any]]:
+    """The status and body for `error` on `path` (RunPod's envelope on /runsync)."""
+    body = {
+        "success": False,
+        "error_code": error.code.value,
+        "message": error.message,
+        "request_id": request_id,
+    }
+    if not _is_runsync(path):
+        return error.status, body
+    if error.status in RUNPOD_KEPT_STATUSES:
+        return error.status, {"id": request_id, "status": "FAILED", "output": body}
+    return 200, {"id": request_id, "status": "COMPLETED", "output": body}
+
+
+def _error_response(request: Request, error: SwapError) -> JSONResponse:
+    request_id = request.scope.get("state", {}).get("request_id") or new_request_id()
+    status, body = error_payload(request.url.path, request_id, error)
+    headers = {"X-Request-ID": request_id}
+    if error.retry_after is not None:
+        headers["Retry-After"] = str(error.retry_after)
+    if error.code is ErrorCode.UNAUTHORIZED:
+        headers["WWW-Authenticate"] = 'Bearer realm="faceswap"'
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def validation_message(errors: list[Any]) -> str:
+    """One readable sentence from pydantic's error list."""
+    if not errors:
+        return "The request is not valid."
+    first = errors[0]
+    if first.get("type") == "json_invalid":
+        return "The request body is not valid JSON."
+    location = ".".join(str(part) for part in first.get("loc", ()) if part not in ("body", "input"))
+    message = str(first.get("msg", "is not valid")).removeprefix("Value error, ")
+    if first.get("type") == "extra_forbidden":
+        message = "is not a known field"
+    sentence = f"{location}: {message}" if location else message
+    return sentence[:300].rstrip(".") + "."
+
+
+def _too_large(path: str, request_id: str, limit: int) -> tuple[int, dict[str, Any]]:
+    error = SwapError(
+        ErrorCode.IMAGE_TOO_LARGE, f"The request body is larger than the {limit // (1024 * 1024)} MiB limit."
+    )
+    return error_payload(path, request_id, error)
+
+
+def _request_id(request: Request) -> str:
+    return str(request.scope.get("state", {}).get("request_id") or new_request_id())
+
+
+def _service(request: Request) -> SwapService:
+    return request.app.state.service  # type: ignore[no-any-return]
+
+
+async def require_api_key(request: Request) -> None:
+    """Refuse the request unless it carries the configured API key (when one is configured)."""
+    settings: Settings = request.app.state.settings
+    if settings.api_key is None:
+        return
+    expected = settings.api_key.get_secret_value().encode()
+    authorization = request.headers.get("authorization", "")
+    scheme, _, token = authorization.partition(" ")
+    offered = token.strip() if scheme.lower() == "bearer" else request.headers.get("x-api-key", "")
+    if not hmac.compare_digest(offered.encode(), expected):
+        raise SwapError(
+            ErrorCode.UNAUTHORIZED,
+            "This endpoint needs the API key: send Authorization: Bearer <key> or X-API-Key: <key>.",
+        )
+
+
+Authorized = Annotated[None, Depends(require_api_key)]
+
+
+def create_app(settings: Settings | None = None, lifecycle: ModelLifecycle | None = None) -> FastAPI:
+    """The HTTP application; models load in the background once it starts."""
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    failpoints = lifecycle.failpoints if lifecycle else Failpoints(settings.failpoints)
+    lifecycle = lifecycle or ModelLifecycle(settings, failpoints)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        fetcher = ImageFetcher(settings, failpoints=failpoints)
+        app.state.service = SwapService(settings, lifecycle, fetcher)
+        loader = asyncio.create_task(lifecycle.run(), name="model-loader")
+        try:
+            yield
+        finally:
+            lifecycle.drain()
+            loader.cancel()
+            await fetcher.aclose()
+            await asyncio.to_thread(app.state.service.close)
+
+    app = FastAPI(
+        title="Face swap",
+        version=__version__,
+        summary="Swap a face from a source photo into a chosen face of a target photo.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.lifecycle = lifecycle
+    app.state.failpoints = failpoints
+    app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes, too_large=_too_large)
+
+    @app.exception_handler(SwapError)
+    async def swap_error(request: Request, exc: SwapError) -> JSONResponse:
+        log.info("request failed: %s", exc.code.value)
+        return _error_response(request, exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return _error_response(
+            request, SwapError(ErrorCode.INVALID_INPUT, validation_message(list(exc.errors())))
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.error("unexpected error", exc_info=exc)
+        return _error_response(
+            request,
+            SwapError(ErrorCode.INTERNAL, "The worker hit an unexpected error; the request id is logged."),
+        )
+
+    @app.post("/swap", response_model=SwapOutput, responses=ERROR_RESPONSES, tags=["swap"])
+    async def swap(request: Request, body: SwapInput, _: Authorized) -> dict[str, Any]:
+        """Swap the source's face into the target's chosen face."""
+        return await _service(request).swap(body, _request_id(request))
+
+    @app.post("/runsync", responses=ERROR_RESPONSES, tags=["swap"])
+    async def runsync(request: Request, envelope: RunPodEnvelope, _: Authorized) -> dict[str, Any]:
+        """RunPod's envelope around /swap: `{"input": {...}}` in, `{"id", "status", "output"}` out."""
+        try:
+            body = SwapInput.model_validate(envelope.input)
+        except ValidationError as exc:
+            raise SwapError(ErrorCode.INVALID_INPUT, validation_message(list(exc.errors()))) from exc
+        request_id = _request_id(request)
+        output = await _service(request).swap(body, request_id)
+        return {"id": request_id, "status": "COMPLETED", "output": output}
+
+    @app.get("/health", tags=["operations"])
+    async def health() -> JSONResponse:
+        """200 once the models are loaded; 503 while loading, failed (with the reason) or draining."""
+        state = lifecycle.state
+        body: dict[str, Any] = {"status": state.status.value, "version": __version__}
+        if state.status is Status.READY:
+            service = app.state.service
+            body |= {
+                "providers": list(state.providers),
+                "load_seconds": round(state.load_seconds or 0.0, 3),
+                "running": service.limiter.running,
+                "waiting": service.limiter.waiting,
+            }
+            return JSONResponse(body)
+        if state.reason:
+            body["reason"] = state.reason
+        return JSONResponse(body, status_code=503)
+
+    @app.get("/ping", tags=["operations"])
+    async def ping() -> Response:
+        """RunPod's load-balancer probe: 200 ready, 204 loading, 503 failed or draining."""
+        status = lifecycle.state.status
+        if status is Status.READY:
+            return JSONResponse({"status": "healthy"})
+        if status is Status.LOADING:
+            return Response(status_code=204)
+        return JSONResponse({"status": status.value}, status_code=503)
+
+    return app

@@ -1,0 +1,260 @@
+"""The swap pipeline, pure of HTTP: bytes in, encoded image out.
+
+decode + resize ─▶ source: detect → pick → embed (cached by content)
+                ─▶ target: detect (cached by content) → pick
+                ─▶ swap the 128 crop ─▶ blend back into the face's region ─▶ encode
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Literal, TypeVar
+
+import numpy as np
+import onnxruntime as ort
+
+from faceswap.align import align_face
+from faceswap.blend import paste_back
+from faceswap.cache import LruCache, content_key
+from faceswap.config import Settings
+from faceswap.errors import ErrorCode, SwapError
+from faceswap.faces import Face, detect_faces, pick_face
+from faceswap.failpoints import Failpoints, allocation_failure
+from faceswap.imaging import decode_image, encode_image, fit_within
+from faceswap.inference import SWAP_CROP, embed_face, identity_latent, shrink_arena_options, swap_crop
+from faceswap.memory import is_out_of_memory
+from faceswap.models import FaceModels
+
+__all__ = ["Engine", "OutputFormat", "SourceIdentity", "SwapResult"]
+
+log = logging.getLogger(__name__)
+
+OutputFormat = Literal["png", "jpeg", "webp"]
+Checkpoint = Callable[[], None]
+T = TypeVar("T")
+
+RETRY_DETECTION_SIZE = 320
+
+
+@dataclass(frozen=True)
+class SourceIdentity:
+    """What a swap needs from the source image: the chosen face's embedding and the face count."""
+
+    embedding: np.ndarray
+    face_count: int
+
+
+@dataclass
+class SwapResult:
+    """The encoded result and what the response reports about it."""
+
+    image: bytes
+    format: OutputFormat
+    width: int
+    height: int
+    source_faces: int
+    target_faces: int
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    recoveries: list[str] = field(default_factory=list)
+
+
+class _Stopwatch:
+    def __init__(self) -> None:
+        self.timings_ms: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            elapsed = (time.perf_counter() - started) * 1000.0
+            self.timings_ms[name] = round(self.timings_ms.get(name, 0.0) + elapsed, 2)
+
+
+def _no_checkpoint() -> None:
+    return None
+
+
+class Engine:
+    """One process-wide swap pipeline over loaded models; thread-safe, models never mutated."""
+
+    def __init__(self, models: FaceModels, settings: Settings, failpoints: Failpoints | None = None) -> None:
+        self.models = models
+        self.settings = settings
+        self.failpoints = failpoints or Failpoints()
+        self.providers: tuple[str, ...] = tuple(models.providers)
+        self.identities: LruCache[SourceIdentity] = LruCache(settings.embedding_cache_size)
+        self.detections: LruCache[list[Face]] = LruCache(settings.detection_cache_size)
+        self._shrink_options = shrink_arena_options(models.providers)
+
+    def swap(
+        self,
+        source: bytes,
+        target: bytes,
+        *,
+        source_index: int = 1,
+        target_index: int = 1,
+        output_format: OutputFormat = "png",
+        checkpoint: Checkpoint = _no_checkpoint,
+    ) -> SwapResult:
+        """Replace the target's `target_index`-th face with the source's `source_index`-th identity."""
+        if self.failpoints.hit("crash"):
+            raise RuntimeError("injected crash (failpoint crash)")
+        clock = _Stopwatch()
+        recoveries: list[str] = []
+        identity = self.source_identity(source, source_index, clock=clock, recoveries=recoveries)
+        checkpoint()
+        with clock.stage("decode"):
+            frame = self.load_frame(target, "target")
+        checkpoint()
+        faces = self.target_faces(target, frame, clock=clock, recoveries=recoveries)
+        face = pick_face(faces, target_index, "target")
+        checkpoint()
+        with clock.stage("swap"):
+            self._swap_into(frame, face, identity.embedding, recoveries)
+        checkpoint()
+        with clock.stage("encode"):
+            image = self.encode(frame, output_format)
+        height, width = frame.shape[:2]
+        return SwapResult(
+            image=image,
+            format=output_format,
+            width=width,
+            height=height,
+            source_faces=identity.face_count,
+            target_faces=len(faces),
+            timings_ms=clock.timings_ms,
+            recoveries=recoveries,
+        )
+
+    def load_frame(self, data: bytes, role: str) -> np.ndarray:
+        """Decode, orient and downscale an image to the working size (a frame this engine owns)."""
+        decoded = decode_image(data, max_pixels=self.settings.max_pixels, role=role)
+        frame = fit_within(decoded.pixels, self.settings.max_dimension)
+        return frame if frame.flags.writeable and frame.flags.c_contiguous else np.ascontiguousarray(frame)
+
+    def source_identity(
+        self,
+        source: bytes,
+        index: int,
+        *,
+        clock: _Stopwatch | None = None,
+        recoveries: list[str] | None = None,
+    ) -> SourceIdentity:
+        """The embedding of the source's `index`-th face, from the cache when this content was seen."""
+        clock = clock or _Stopwatch()
+        key = (content_key(source), index, self.settings.max_dimension)
+        cached = self.identities.get(key)
+        if cached is not None:
+            return cached
+        with clock.stage("decode"):
+            frame = self.load_frame(source, "source")
+        faces = self.target_faces(source, frame, clock=clock, recoveries=recoveries)
+        face = pick_face(faces, index, "source")
+        with clock.stage("embed"):
+            embedding = embed_face(self.models.recognizer, frame, face)
+        identity = SourceIdentity(embedding=embedding, face_count=len(faces))
+        self.identities.put(key, identity)
+        return identity
+
+    def target_faces(
+        self,
+        data: bytes,
+        frame: np.ndarray,
+        *,
+        clock: _Stopwatch | None = None,
+        recoveries: list[str] | None = None,
+    ) -> list[Face]:
+        """Faces of the image whose bytes are `data` and decoded frame is `frame`, cached by content."""
+        clock = clock or _Stopwatch()
+        key = (content_key(data), self.settings.max_dimension)
+        cached = self.detections.get(key)
+        if cached is not None:
+            return cached
+        with clock.stage("detect"):
+            faces = self._detect(frame, recoveries if recoveries is not None else [])
+        self.detections.put(key, faces)
+        return faces
+
+    def encode(self, frame: np.ndarray, output_format: OutputFormat) -> bytes:
+        """Encode with the configured quality settings and label."""
+        return encode_image(
+            frame,
+            output_format,
+            png_compression=self.settings.png_compression,
+            jpeg_quality=self.settings.jpeg_quality,
+            webp_quality=self.settings.webp_quality,
+            label=self.settings.label_outputs,
+        )
+
+    def _detect(self, frame: np.ndarray, recoveries: list[str]) -> list[Face]:
+        def attempt(longest: int) -> Callable[[], list[Face]]:
+            def run() -> list[Face]:
+                if self.failpoints.hit("detect_oom"):
+                    raise allocation_failure("Conv")
+                return detect_faces(
+                    self.models.detector, frame, longest=longest, threshold=self.settings.det_thresh
+                )
+
+            return run
+
+        smaller = min(RETRY_DETECTION_SIZE, self.settings.det_size)
+        return self._with_oom_recovery(
+            "detect",
+            [attempt(self.settings.det_size), attempt(smaller)],
+            [f"detect: out of memory, retried at detection size {smaller}"],
+            recoveries,
+        )
+
+    def _swap_into(self, frame: np.ndarray, face: Face, embedding: np.ndarray, recoveries: list[str]) -> None:
+        swapper = self.models.swapper
+        crop, matrix = align_face(frame, face.keypoints, SWAP_CROP)
+        latent = identity_latent(embedding, swapper.emap)
+
+        def attempt(options: ort.RunOptions | None) -> Callable[[], np.ndarray]:
+            def run() -> np.ndarray:
+                self.failpoints.delay("slow_swap")
+                if self.failpoints.hit("swap_oom"):
+                    raise allocation_failure("Conv")
+                return swap_crop(swapper.session, swapper.input_names, crop, latent, options)
+
+            return run
+
+        swapped = self._with_oom_recovery(
+            "swap",
+            [attempt(None), attempt(self._shrink_options)],
+            ["swap: out of memory, retried after releasing the memory arena"],
+            recoveries,
+        )
+        patch = paste_back(frame, swapped, matrix)
+        if patch is not None:
+            height, width = patch.pixels.shape[:2]
+            frame[patch.y : patch.y + height, patch.x : patch.x + width] = patch.pixels
+
+    def _with_oom_recovery(
+        self, stage: str, attempts: list[Callable[[], T]], notes: list[str], recoveries: list[str]
+    ) -> T:
+        """Run the first attempt; after each out-of-memory failure, the next one; then OUT_OF_MEMORY."""
+        for number, attempt in enumerate(attempts):
+            try:
+                result = attempt()
+            except SwapError:
+                raise
+            except Exception as exc:
+                if not is_out_of_memory(exc):
+                    raise
+                log.warning("%s ran out of memory (attempt %d of %d)", stage, number + 1, len(attempts))
+                continue
+            if number:
+                recoveries.append(notes[number - 1])
+                log.warning("recovered: %s", notes[number - 1])
+            return result
+        raise SwapError(
+            ErrorCode.OUT_OF_MEMORY,
+            f"The worker ran out of memory during {stage}; try a smaller image or try again shortly.",
+        )

@@ -1,0 +1,165 @@
+"""Model loading as a lifecycle: loading → ready, or failed with the reason, retried until fixed.
+
+The process never exits because a model cannot load: the state says why, and the loader keeps
+retrying with backoff, then watches the model files and tries again when they change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from faceswap.config import Settings
+from faceswap.engine import Engine
+from faceswap.errors import ErrorCode, SwapError
+from faceswap.failpoints import Failpoints
+from faceswap.modelfiles import MODEL_SPECS
+from faceswap.models import ModelError, ModelLoadError, load_models
+
+__all__ = ["ModelLifecycle", "ModelState", "Status"]
+
+log = logging.getLogger(__name__)
+
+BACKOFF_FIRST = 1.0
+BACKOFF_CAP = 30.0
+WATCH_INTERVAL = 2.0
+
+
+class Status(StrEnum):
+    """Where the worker stands."""
+
+    LOADING = "loading"
+    READY = "ready"
+    FAILED = "failed"
+    DRAINING = "draining"
+
+
+@dataclass(frozen=True)
+class ModelState:
+    """A snapshot of the lifecycle."""
+
+    status: Status
+    reason: str | None = None
+    attempts: int = 0
+    load_seconds: float | None = None
+    providers: tuple[str, ...] = ()
+
+
+def _files_signature(model_dir: Path) -> tuple[tuple[str, int, int], ...]:
+    signature = []
+    for spec in MODEL_SPECS:
+        try:
+            stat = os.stat(model_dir / spec.path)
+        except OSError:
+            signature.append((spec.path, -1, -1))
+        else:
+            signature.append((spec.path, stat.st_size, stat.st_mtime_ns))
+    return tuple(signature)
+
+
+class ModelLifecycle:
+    """Owns the engine once models load; thread-safe snapshots of the state."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        failpoints: Failpoints | None = None,
+        loader: Callable[[Settings], object] = load_models,
+    ) -> None:
+        self.settings = settings
+        self.failpoints = failpoints or Failpoints()
+        self._loader = loader
+        self._lock = threading.Lock()
+        self._state = ModelState(Status.LOADING)
+        self._engine: Engine | None = None
+        self._started = time.monotonic()
+
+    @property
+    def state(self) -> ModelState:
+        """The current state."""
+        with self._lock:
+            return self._state
+
+    def _set(self, state: ModelState) -> None:
+        with self._lock:
+            if self._state.status is not Status.DRAINING:
+                self._state = state
+
+    def engine(self) -> Engine:
+        """The ready engine, or NOT_READY with the reason."""
+        with self._lock:
+            state, engine = self._state, self._engine
+        if state.status is Status.READY and engine is not None:
+            return engine
+        if state.status is Status.DRAINING:
+            raise SwapError(
+                ErrorCode.NOT_READY, "The worker is shutting down; send the request again.", retry_after=1
+            )
+        if state.status is Status.FAILED:
+            raise SwapError(
+                ErrorCode.NOT_READY,
+                "The face models failed to load; the worker's /health endpoint says which file and the fix.",
+                retry_after=30,
+            )
+        raise SwapError(
+            ErrorCode.NOT_READY, "The face models are still loading; try again shortly.", retry_after=5
+        )
+
+    def drain(self) -> None:
+        """Mark the worker as shutting down: no new work is accepted."""
+        with self._lock:
+            self._state = ModelState(Status.DRAINING, reason="shutting down", attempts=self._state.attempts)
+
+    def try_load(self) -> bool:
+        """One load attempt (blocking); True when the engine is ready."""
+        attempts = self.state.attempts + 1
+        started = time.monotonic()
+        try:
+            if self.failpoints.hit("load_fail"):
+                raise ModelLoadError("injected load failure (failpoint load_fail).")
+            models = self._loader(self.settings)
+        except ModelError as exc:
+            reason = exc.reason
+        except Exception as exc:
+            log.exception("model loading failed")
+            reason = f"unexpected error while loading the models ({type(exc).__name__}); see the worker log."
+        else:
+            engine = Engine(models, self.settings, self.failpoints)  # type: ignore[arg-type]
+            elapsed = time.monotonic() - started
+            with self._lock:
+                self._engine = engine
+            self._set(
+                ModelState(Status.READY, attempts=attempts, load_seconds=elapsed, providers=engine.providers)
+            )
+            log.info("models ready in %.2f s on %s", elapsed, ", ".join(engine.providers))
+            return True
+        log.error("model loading failed (attempt %d): %s", attempts, reason)
+        self._set(ModelState(Status.FAILED, reason=reason, attempts=attempts))
+        return False
+
+    async def run(self) -> None:
+        """Load in a thread; on failure retry with backoff, then retry whenever the files change."""
+        delay = BACKOFF_FIRST
+        retries = 0
+        while not await asyncio.to_thread(self.try_load):
+            if self.state.status is Status.DRAINING:
+                return
+            if retries >= self.settings.model_load_retries:
+                await self._wait_for_file_change()
+            else:
+                retries += 1
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, BACKOFF_CAP)
+
+    async def _wait_for_file_change(self) -> None:
+        before = _files_signature(self.settings.model_dir)
+        while _files_signature(self.settings.model_dir) == before:
+            await asyncio.sleep(WATCH_INTERVAL)
+        log.info("model files changed on disk; loading again")

@@ -1,0 +1,281 @@
+"""Find, check and load the three models a swap needs, once per process.
+
+Only the detector (SCRFD), the recognizer (ArcFace) and the swapper (inswapper) are loaded, through
+insightface's own loader on the providers ``Settings.providers`` names. Each file is checked first
+(faceswap.modelfiles), so a missing file, a Git LFS pointer, a cut-off download or a model in the
+wrong slot is reported by name with its fix instead of as an ONNX Runtime traceback.
+
+Command line: ``python -m faceswap.models download [--dir DIR] [--force] [--manifest FILE]`` and
+``python -m faceswap.models verify [--dir DIR] [--checksums]`` (see faceswap.download).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import sys
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import onnxruntime as ort
+from insightface.model_zoo import get_model
+from insightface.model_zoo.arcface_onnx import ArcFaceONNX
+from insightface.model_zoo.inswapper import INSwapper
+from insightface.model_zoo.scrfd import SCRFD
+
+from faceswap.config import Settings
+from faceswap.memory import is_out_of_memory
+from faceswap.modelfiles import (
+    DETECTOR,
+    RECOGNIZER,
+    SWAPPER,
+    ModelCheck,
+    ModelError,
+    ModelFileError,
+    ModelLoadError,
+    ModelSpec,
+    check_model_file,
+    verify_model_dir,
+)
+
+__all__ = [
+    "CPU",
+    "CUDA",
+    "FaceModels",
+    "ModelCheck",
+    "ModelError",
+    "ModelFileError",
+    "ModelLoadError",
+    "clear_model_cache",
+    "load_models",
+    "provider_options",
+    "resolve_providers",
+    "session_options",
+    "verify_model_dir",
+]
+
+log = logging.getLogger(__name__)
+
+CUDA = "CUDAExecutionProvider"
+CPU = "CPUExecutionProvider"
+
+
+@dataclass(frozen=True)
+class FaceModels:
+    """The loaded models and the execution providers their sessions run on (first = preferred)."""
+
+    detector: SCRFD
+    recognizer: ArcFaceONNX
+    swapper: INSwapper
+    providers: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """How to create every session of one load."""
+
+    providers: tuple[str, ...]
+    options: tuple[dict[str, str], ...]
+    strict: bool
+
+
+_CacheKey = tuple[object, ...]
+
+
+class _ModelCache:
+    """The one process-wide slot: the models of the last load, and what they were loaded from."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.key: _CacheKey | None = None
+        self.models: FaceModels | None = None
+
+
+_cache = _ModelCache()
+
+
+def resolve_providers(choice: str, available: Sequence[str]) -> tuple[str, ...]:
+    """The providers to ask ONNX Runtime for: CUDA first when chosen (or offered, under "auto"), then CPU."""
+    if choice == "cpu":
+        return (CPU,)
+    if CUDA in available:
+        return (CUDA, CPU)
+    if choice == "cuda":
+        raise ModelLoadError(
+            "CUDA was requested (FACESWAP_PROVIDERS=cuda) but ONNX Runtime has no CUDA provider: install "
+            "onnxruntime-gpu instead of onnxruntime, or set FACESWAP_PROVIDERS=cpu or auto."
+        )
+    return (CPU,)
+
+
+def provider_options(providers: Sequence[str], gpu_mem_limit: int | None) -> tuple[dict[str, str], ...]:
+    """Options for each provider, in order."""
+    options: list[dict[str, str]] = []
+    for provider in providers:
+        if provider != CUDA:
+            options.append({})
+            continue
+        cuda = {
+            # Grow the arena by what a request needs, not by doubling: varying image sizes would
+            # otherwise leave the arena holding far more than the largest request used.
+            "arena_extend_strategy": "kSameAsRequested",
+            # EXHAUSTIVE benchmarks every conv algorithm on each new input shape: about 0.8 s on the
+            # first run of a session against 0.08 s with HEURISTIC, at about the same steady speed.
+            "cudnn_conv_algo_search": "HEURISTIC",
+            # Copy inputs on the compute stream so a run never reads a half-copied tensor.
+            "do_copy_in_default_stream": "1",
+        }
+        if gpu_mem_limit is not None:
+            cuda["gpu_mem_limit"] = str(gpu_mem_limit)
+        options.append(cuda)
+    return tuple(options)
+
+
+def session_options(intra_op_threads: int) -> ort.SessionOptions:
+    """Fresh session options: every graph optimisation, `intra_op_threads` CPU threads (0: one per core)."""
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = intra_op_threads
+    return options
+
+
+def _file_identity(path: Path) -> tuple[int, int, int]:
+    stat = path.stat()
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns
+
+
+def _cache_key(settings: Settings) -> _CacheKey | None:
+    """What a load depends on, files' identities included; None when a file cannot be stat'ed."""
+    model_dir = settings.model_dir.resolve()
+    try:
+        files = tuple(_file_identity(model_dir / spec.path) for spec in (DETECTOR, RECOGNIZER, SWAPPER))
+    except OSError:
+        return None
+    return (
+        model_dir,
+        files,
+        settings.providers,
+        settings.gpu_mem_limit,
+        settings.intra_op_threads,
+        settings.det_size,
+        settings.det_thresh,
+    )
+
+
+def _load_failure(spec: ModelSpec, exc: BaseException) -> ModelLoadError:
+    if is_out_of_memory(exc):
+        reason = (
+            f"There was not enough memory to load {spec.path}: free memory on the machine or GPU, "
+            "or raise FACESWAP_GPU_MEM_LIMIT."
+        )
+    else:
+        reason = (
+            f"ONNX Runtime could not load {spec.path} although the file looks complete: download it again, "
+            "and check that onnxruntime is current (1.20 or later)."
+        )
+    return ModelLoadError(reason, spec.path)
+
+
+def _load_one(path: Path, spec: ModelSpec, plan: _Plan, settings: Settings, **extra: Any) -> Any:
+    """One model through insightface's loader; its stdout chatter (and ONNX Runtime's) goes to the log."""
+    chatter = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(chatter):
+            model = get_model(
+                str(path),
+                providers=list(plan.providers),
+                provider_options=list(plan.options),
+                sess_options=session_options(settings.intra_op_threads),
+                **extra,
+            )
+    # ONNX Runtime's errors derive from Exception only; insightface adds asserts and RuntimeErrors.
+    except Exception as exc:
+        log.exception("loading %s failed", spec.path)
+        raise _load_failure(spec, exc) from exc
+    finally:
+        if chatter.getvalue().strip():
+            log.debug("while loading %s: %s", spec.path, chatter.getvalue().strip())
+    return model
+
+
+def _activated(model: Any, spec: ModelSpec, plan: _Plan) -> _Plan:
+    """The plan for the next models, given the providers this one's session really got."""
+    session = model.session
+    active = tuple(session.get_providers())
+    if not active or active[0] == plan.providers[0]:
+        if plan.providers[0] == CUDA:
+            # Never let a CUDA failure at run time silently move a session to the CPU for good.
+            session.disable_fallback()
+        return plan
+    if plan.strict:
+        raise ModelLoadError(
+            f"CUDA was requested but ONNX Runtime started {spec.path} on the CPU: check that the CUDA and "
+            "cuDNN libraries onnxruntime-gpu needs are installed and found (nvidia-smi, LD_LIBRARY_PATH).",
+            spec.path,
+        )
+    log.warning(
+        "CUDA is installed but did not start for %s (missing CUDA or cuDNN libraries?): running on the CPU",
+        spec.path,
+    )
+    return _Plan((CPU,), ({},), strict=False)
+
+
+def _check_kind(model: Any, expected: type, spec: ModelSpec) -> None:
+    if not isinstance(model, expected):
+        raise ModelLoadError(
+            f"insightface did not take {spec.path} for the {spec.label}: replace it with the official file.",
+            spec.path,
+        )
+
+
+def _load(settings: Settings) -> FaceModels:
+    model_dir = settings.model_dir
+    for spec in (DETECTOR, RECOGNIZER, SWAPPER):
+        check_model_file(model_dir / spec.path, spec, model_dir)
+    providers = resolve_providers(settings.providers, ort.get_available_providers())
+    plan = _Plan(providers, provider_options(providers, settings.gpu_mem_limit), settings.providers == "cuda")
+    # One dynamic-shape detector session for every input size: our detection size follows each image's
+    # aspect (multiples of 32), and a static session per size cost 5-7x the first detection at each new
+    # size and 2.6x the memory over 14 sizes on the synthetic pack, with no steady-state gain.
+    detector = _load_one(model_dir / DETECTOR.path, DETECTOR, plan, settings, static_shape_sessions=False)
+    _check_kind(detector, SCRFD, DETECTOR)
+    plan = _activated(detector, DETECTOR, plan)
+    detector.prepare(0, input_size=(settings.det_size, settings.det_size), det_thresh=settings.det_thresh)
+    recognizer = _load_one(model_dir / RECOGNIZER.path, RECOGNIZER, plan, settings)
+    _check_kind(recognizer, ArcFaceONNX, RECOGNIZER)
+    plan = _activated(recognizer, RECOGNIZER, plan)
+    # INSwapper reads emap with a second onnx.load of the whole file (528 MiB for the real model): the
+    # one place to optimise when cold start matters.
+    swapper = _load_one(model_dir / SWAPPER.path, SWAPPER, plan, settings)
+    _check_kind(swapper, INSwapper, SWAPPER)
+    plan = _activated(swapper, SWAPPER, plan)
+    log.info("models loaded from %s on %s", model_dir, ", ".join(plan.providers))
+    return FaceModels(detector, recognizer, swapper, plan.providers)
+
+
+def load_models(settings: Settings) -> FaceModels:
+    """The models under settings.model_dir, loaded once: the same object until a file or setting changes."""
+    with _cache.lock:
+        key = _cache_key(settings)
+        if key is not None and key == _cache.key and _cache.models is not None:
+            return _cache.models
+        _cache.key, _cache.models = None, None
+        models = _load(settings)
+        _cache.key, _cache.models = key, models
+        return models
+
+
+def clear_model_cache() -> None:
+    """Forget the loaded models (tests)."""
+    with _cache.lock:
+        _cache.key, _cache.models = None, None
+
+
+if __name__ == "__main__":
+    from faceswap.download import main
+
+    sys.exit(main())

@@ -1,0 +1,67 @@
+"""Fixtures: the synthetic model pack, loaded models, an engine, images and real servers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from faceswap.config import Settings
+from faceswap.models import FaceModels, load_models
+from faceswap.synthetic import draw_faces, write_models
+from tests.servers import ImageHost
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A synthetic model pack in the contract's layout."""
+    directory = tmp_path_factory.mktemp("models")
+    write_models(directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def settings(model_dir: Path) -> Settings:
+    """Settings over the synthetic pack, on the CPU, loopback URLs allowed."""
+    return Settings(model_dir=model_dir, providers="cpu", allow_private_urls=True)
+
+
+@pytest.fixture(scope="session")
+def models(settings: Settings) -> FaceModels:
+    """The synthetic pack loaded through the real insightface + ONNX Runtime path."""
+    return load_models(settings)
+
+
+def encode_png(image: np.ndarray) -> bytes:
+    """PNG bytes of a BGR image."""
+    ok, data = cv2.imencode(".png", image)
+    assert ok
+    return data.tobytes()
+
+
+@pytest.fixture(scope="session")
+def one_face_png() -> bytes:
+    """A 640x480 PNG with one synthetic face."""
+    return encode_png(draw_faces(640, 480, 1, seed=1)[0])
+
+
+@pytest.fixture(scope="session")
+def two_faces_png() -> bytes:
+    """A 800x600 PNG with two synthetic faces."""
+    return encode_png(draw_faces(800, 600, 2, seed=2)[0])
+
+
+@pytest.fixture
+def image_host() -> Iterator[ImageHost]:
+    """An HTTP image host on 127.0.0.1."""
+    host = ImageHost()
+    yield host
+    host.close()
+
+
+def derive(base: Settings, **changes: object) -> Settings:
+    """`base` with `changes`, validated like any Settings."""
+    return Settings.model_validate({**base.model_dump(), **changes})
