@@ -7,12 +7,12 @@ import hmac
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, TypeVar
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from faceswap import __version__
 from faceswap.config import Settings, get_settings
@@ -22,12 +22,24 @@ from faceswap.fetch import ImageFetcher
 from faceswap.http_guard import RequestGuard, new_request_id
 from faceswap.lifecycle import ModelLifecycle, Status
 from faceswap.logs import configure_logging
-from faceswap.schemas import ErrorBody, RunPodEnvelope, SwapInput, SwapOutput
+from faceswap.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from faceswap.metrics import Metrics, RequestMetrics
+from faceswap.schemas import (
+    ErrorBody,
+    FacesInput,
+    FacesOutput,
+    RunPodEnvelope,
+    SwapInput,
+    SwapOptions,
+    SwapOutput,
+)
 from faceswap.service import SwapService
 
 __all__ = ["create_app", "error_payload", "validation_message"]
 
 log = logging.getLogger(__name__)
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 RUNPOD_KEPT_STATUSES = frozenset({401, 413, 503})
 """The statuses /runsync keeps, because the web client maps them; other failures answer 200."""
@@ -66,6 +78,7 @@ def error_payload(path: str, request_id: str, error: SwapError) -> tuple[int, di
 
 
 def _error_response(request: Request, error: SwapError) -> JSONResponse:
+    request.state.error_code = error.code.value
     request_id = request.scope.get("state", {}).get("request_id") or new_request_id()
     status, body = error_payload(request.url.path, request_id, error)
     headers = {"X-Request-ID": request_id}
@@ -96,6 +109,39 @@ def _too_large(path: str, request_id: str, limit: int) -> tuple[int, dict[str, A
         ErrorCode.IMAGE_TOO_LARGE, f"The request body is larger than the {limit // (1024 * 1024)} MiB limit."
     )
     return error_payload(path, request_id, error)
+
+
+def _validated(model: type[ModelT], fields: dict[str, Any]) -> ModelT:
+    try:
+        return model.model_validate(fields)
+    except ValidationError as exc:
+        raise SwapError(ErrorCode.INVALID_INPUT, validation_message(list(exc.errors()))) from exc
+
+
+async def _read_upload(upload: UploadFile, role: str, limit: int) -> bytes:
+    data = await upload.read(limit + 1)
+    if len(data) > limit:
+        raise SwapError(
+            ErrorCode.IMAGE_TOO_LARGE,
+            f"The {role} image is larger than the {limit // (1024 * 1024)} MiB limit.",
+        )
+    if not data:
+        raise SwapError(ErrorCode.INVALID_IMAGE, f"The {role} image is empty.")
+    return data
+
+
+def _wants_image(accept: str) -> bool:
+    """True when the client asks for image bytes rather than JSON."""
+    kinds = [part.split(";")[0].strip().lower() for part in accept.split(",")]
+    return any(kind.startswith("image/") for kind in kinds) and "application/json" not in kinds
+
+
+def _summary_headers(body: dict[str, Any]) -> dict[str, str]:
+    return {
+        "X-Faces-Source": str(body["source_faces"]),
+        "X-Faces-Target": str(body["target_faces"]),
+        "X-Image-Size": f"{body['width']}x{body['height']}",
+    }
 
 
 def _request_id(request: Request) -> str:
@@ -131,11 +177,14 @@ def create_app(settings: Settings | None = None, lifecycle: ModelLifecycle | Non
     configure_logging(settings.log_level, settings.log_format)
     failpoints = lifecycle.failpoints if lifecycle else Failpoints(settings.failpoints)
     lifecycle = lifecycle or ModelLifecycle(settings, failpoints)
+    metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         fetcher = ImageFetcher(settings, failpoints=failpoints)
-        app.state.service = SwapService(settings, lifecycle, fetcher)
+        service = SwapService(settings, lifecycle, fetcher, metrics)
+        metrics.watch(service.live_values, lambda: lifecycle.state.status.value)
+        app.state.service = service
         loader = asyncio.create_task(lifecycle.run(), name="model-loader")
         try:
             yield
@@ -154,6 +203,8 @@ def create_app(settings: Settings | None = None, lifecycle: ModelLifecycle | Non
     app.state.settings = settings
     app.state.lifecycle = lifecycle
     app.state.failpoints = failpoints
+    app.state.metrics = metrics
+    app.add_middleware(RequestMetrics, metrics=metrics)
     app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes, too_large=_too_large)
 
     @app.exception_handler(SwapError)
@@ -180,16 +231,63 @@ def create_app(settings: Settings | None = None, lifecycle: ModelLifecycle | Non
         """Swap the source's face into the target's chosen face."""
         return await _service(request).swap(body, _request_id(request))
 
+    @app.post("/swap/upload", response_model=SwapOutput, responses=ERROR_RESPONSES, tags=["swap"])
+    async def swap_upload(
+        request: Request,
+        _: Authorized,
+        source: Annotated[UploadFile, File(description="The photo whose face identity is used.")],
+        target: Annotated[UploadFile, File(description="The photo whose face is replaced.")],
+        source_index: Annotated[int, Form(ge=1)] = 1,
+        target_index: Annotated[str, Form(description='A number from 1, or "all".')] = "1",
+        output_format: Annotated[Literal["png", "jpeg", "webp"], Form()] = "png",
+    ) -> Response:
+        """Multipart upload: `curl -F source=@a.jpg -F target=@b.jpg -H 'Accept: image/*' -o out.png`."""
+        options = _validated(
+            SwapOptions,
+            {
+                "source_index": source_index,
+                "target_index": int(target_index) if target_index.strip().isdigit() else target_index.strip(),
+                "output_format": output_format,
+            },
+        )
+        limit = settings.max_download_bytes
+        images = {
+            "source": await _read_upload(source, "source", limit),
+            "target": await _read_upload(target, "target", limit),
+        }
+        wants_image = _wants_image(request.headers.get("accept", ""))
+        body, image = await _service(request).swap_uploaded(
+            images, options, _request_id(request), as_image=wants_image
+        )
+        if wants_image:
+            return Response(image, media_type=f"image/{body['format']}", headers=_summary_headers(body))
+        return JSONResponse(body)
+
+    @app.post("/faces", response_model=FacesOutput, responses=ERROR_RESPONSES, tags=["faces"])
+    async def faces(request: Request, body: FacesInput, _: Authorized) -> dict[str, Any]:
+        """The faces of an image, numbered as `source_index`/`target_index` number them."""
+        return await _service(request).faces(body, _request_id(request))
+
     @app.post("/runsync", responses=ERROR_RESPONSES, tags=["swap"])
     async def runsync(request: Request, envelope: RunPodEnvelope, _: Authorized) -> dict[str, Any]:
-        """RunPod's envelope around /swap: `{"input": {...}}` in, `{"id", "status", "output"}` out."""
-        try:
-            body = SwapInput.model_validate(envelope.input)
-        except ValidationError as exc:
-            raise SwapError(ErrorCode.INVALID_INPUT, validation_message(list(exc.errors()))) from exc
+        """RunPod's envelope around /swap (or /faces with `"action": "faces"`): `{"input": {...}}` in."""
+        fields = dict(envelope.input)
+        action = fields.pop("action", "swap")
         request_id = _request_id(request)
-        output = await _service(request).swap(body, request_id)
+        if action == "faces":
+            output = await _service(request).faces(_validated(FacesInput, fields), request_id)
+        elif action == "swap":
+            output = await _service(request).swap(_validated(SwapInput, fields), request_id)
+        else:
+            raise SwapError(ErrorCode.INVALID_INPUT, 'action must be "swap" (the default) or "faces".')
         return {"id": request_id, "status": "COMPLETED", "output": output}
+
+    @app.get("/metrics", tags=["operations"], response_class=Response)
+    async def metrics_endpoint(request: Request) -> Response:
+        """Prometheus metrics (needs the API key unless FACESWAP_METRICS_PUBLIC is set)."""
+        if not settings.metrics_public:
+            await require_api_key(request)
+        return Response(metrics.render(), media_type=METRICS_CONTENT_TYPE)
 
     @app.get("/health", tags=["operations"])
     async def health() -> JSONResponse:

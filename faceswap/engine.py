@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Literal, TypeVar
@@ -28,6 +28,7 @@ from faceswap.imaging import decode_image, encode_image, fit_within
 from faceswap.inference import SWAP_CROP, embed_face, identity_latent, shrink_arena_options, swap_crop
 from faceswap.memory import is_out_of_memory
 from faceswap.models import FaceModels
+from faceswap.selection import Assignment, TargetChoice, best_match, plan_assignments
 
 __all__ = ["Engine", "OutputFormat", "SourceIdentity", "SwapResult"]
 
@@ -60,6 +61,7 @@ class SwapResult:
     target_faces: int
     timings_ms: dict[str, float] = field(default_factory=dict)
     recoveries: list[str] = field(default_factory=list)
+    swapped: list[Assignment] = field(default_factory=list)
 
 
 class _Stopwatch:
@@ -98,25 +100,47 @@ class Engine:
         target: bytes,
         *,
         source_index: int = 1,
-        target_index: int = 1,
+        target_index: TargetChoice = 1,
+        pairs: Sequence[tuple[int, int]] | None = None,
+        reference: bytes | None = None,
+        min_similarity: float = 0.3,
         output_format: OutputFormat = "png",
         checkpoint: Checkpoint = _no_checkpoint,
     ) -> SwapResult:
-        """Replace the target's `target_index`-th face with the source's `source_index`-th identity."""
+        """Put source identities onto target faces: a pair, `pairs`, every face, or the one like `reference`.
+
+        Faces are swapped in one pass, each blended into the result of the previous one.
+        """
         if self.failpoints.hit("crash"):
             raise RuntimeError("injected crash (failpoint crash)")
         clock = _Stopwatch()
         recoveries: list[str] = []
-        identity = self.source_identity(source, source_index, clock=clock, recoveries=recoveries)
-        checkpoint()
         with clock.stage("decode"):
             frame = self.load_frame(target, "target")
         checkpoint()
         faces = self.target_faces(target, frame, clock=clock, recoveries=recoveries)
-        face = pick_face(faces, target_index, "target")
-        checkpoint()
-        with clock.stage("swap"):
-            self._swap_into(frame, face, identity.embedding, recoveries)
+        if reference is not None:
+            index, similarity = self._match_reference(
+                reference, frame, faces, min_similarity, clock, recoveries
+            )
+            assignments = [Assignment(source_index, index, similarity)]
+        else:
+            assignments = plan_assignments(
+                faces, source_index=source_index, target_index=target_index, pairs=pairs
+            )
+        identities = {
+            index: self.source_identity(source, index, clock=clock, recoveries=recoveries)
+            for index in dict.fromkeys(assignment.source_index for assignment in assignments)
+        }
+        for assignment in assignments:
+            checkpoint()
+            with clock.stage("swap"):
+                self._swap_into(
+                    frame,
+                    faces[assignment.target_index - 1],
+                    identities[assignment.source_index].embedding,
+                    recoveries,
+                )
         checkpoint()
         with clock.stage("encode"):
             image = self.encode(frame, output_format)
@@ -126,15 +150,39 @@ class Engine:
             format=output_format,
             width=width,
             height=height,
-            source_faces=identity.face_count,
+            source_faces=next(iter(identities.values())).face_count,
             target_faces=len(faces),
             timings_ms=clock.timings_ms,
             recoveries=recoveries,
+            swapped=assignments,
         )
+
+    def list_faces(self, data: bytes, *, clock: _Stopwatch | None = None) -> tuple[np.ndarray, list[Face]]:
+        """The working-size frame of an image and its faces in contract order."""
+        clock = clock or _Stopwatch()
+        with clock.stage("decode"):
+            frame = self.load_frame(data, "image")
+        return frame, self.target_faces(data, frame, clock=clock)
+
+    def _match_reference(
+        self,
+        reference: bytes,
+        frame: np.ndarray,
+        faces: list[Face],
+        threshold: float,
+        clock: _Stopwatch,
+        recoveries: list[str],
+    ) -> tuple[int, float]:
+        wanted = self.source_identity(reference, 1, clock=clock, recoveries=recoveries, role="reference")
+        with clock.stage("embed"):
+            candidates = [embed_face(self.models.recognizer, frame, face) for face in faces]
+        return best_match(wanted.embedding, candidates, threshold)
 
     def load_frame(self, data: bytes, role: str) -> np.ndarray:
         """Decode, orient and downscale an image to the working size (a frame this engine owns)."""
-        decoded = decode_image(data, max_pixels=self.settings.max_pixels, role=role)
+        decoded = decode_image(
+            data, max_pixels=self.settings.max_pixels, role=role, max_dimension=self.settings.max_dimension
+        )
         frame = fit_within(decoded.pixels, self.settings.max_dimension)
         return frame if frame.flags.writeable and frame.flags.c_contiguous else np.ascontiguousarray(frame)
 
@@ -145,17 +193,18 @@ class Engine:
         *,
         clock: _Stopwatch | None = None,
         recoveries: list[str] | None = None,
+        role: str = "source",
     ) -> SourceIdentity:
-        """The embedding of the source's `index`-th face, from the cache when this content was seen."""
+        """The embedding of the `index`-th face of an image, from the cache when this content was seen."""
         clock = clock or _Stopwatch()
         key = (content_key(source), index, self.settings.max_dimension)
         cached = self.identities.get(key)
         if cached is not None:
             return cached
         with clock.stage("decode"):
-            frame = self.load_frame(source, "source")
+            frame = self.load_frame(source, role)
         faces = self.target_faces(source, frame, clock=clock, recoveries=recoveries)
-        face = pick_face(faces, index, "source")
+        face = pick_face(faces, index, role)
         with clock.stage("embed"):
             embedding = embed_face(self.models.recognizer, frame, face)
         identity = SourceIdentity(embedding=embedding, face_count=len(faces))

@@ -112,6 +112,11 @@ class ModelLifecycle:
             ErrorCode.NOT_READY, "The face models are still loading; try again shortly.", retry_after=5
         )
 
+    def ready_engine(self) -> Engine | None:
+        """The engine when ready, else None."""
+        with self._lock:
+            return self._engine if self._state.status is Status.READY else None
+
     def drain(self) -> None:
         """Mark the worker as shutting down: no new work is accepted."""
         with self._lock:

@@ -4,20 +4,83 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-__all__ = ["ErrorBody", "RunPodEnvelope", "SwapInput", "SwapOutput"]
+__all__ = [
+    "ErrorBody",
+    "FaceOut",
+    "FacesInput",
+    "FacesOutput",
+    "RunPodEnvelope",
+    "SwapInput",
+    "SwapOptions",
+    "SwapOutput",
+    "SwapPair",
+    "SwappedFace",
+]
 
 URL_MAX = 4096
 BASE64_MAX = 128 * 1024 * 1024
 INDEX_MAX = 1000
+PAIRS_MAX = 32
 
 _URL_DESCRIPTION = "An http(s) URL of a JPEG, PNG or WebP image that the service downloads."
 _IMAGE_DESCRIPTION = "The image file's bytes in base64; a `data:image/...;base64,` prefix is allowed."
 
 
-class SwapInput(BaseModel):
-    """One swap: each image given exactly once, as a URL or as base64."""
+class SwapPair(BaseModel):
+    """One identity onto one face."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source_index: int = Field(ge=1, le=INDEX_MAX, description="Source face giving the identity (from 1).")
+    target_index: int = Field(ge=1, le=INDEX_MAX, description="Target face replaced (from 1).")
+
+
+class SwapOptions(BaseModel):
+    """What to swap and how to answer, shared by the JSON and the multipart endpoints."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source_index: int = Field(
+        1,
+        ge=1,
+        le=INDEX_MAX,
+        description="Which source face gives the identity, numbered from 1 left to right.",
+    )
+    target_index: int | Literal["all"] = Field(
+        1,
+        description='Which target face is replaced, numbered from 1 left to right; "all": every face.',
+        examples=[1, 2, "all"],
+    )
+    swaps: list[SwapPair] | None = Field(
+        None,
+        min_length=1,
+        max_length=PAIRS_MAX,
+        description="Several swaps in one pass, applied in order; replaces source_index/target_index.",
+    )
+    min_similarity: float = Field(
+        0.3,
+        ge=-1.0,
+        le=1.0,
+        description="With a target reference: the lowest ArcFace cosine similarity that counts as a match.",
+    )
+    output_format: Literal["png", "jpeg", "webp"] = Field("png", description="Format of the returned image.")
+
+    @field_validator("target_index")
+    @classmethod
+    def _index_in_range(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and not 1 <= value <= INDEX_MAX:
+            raise ValueError(f'must be between 1 and {INDEX_MAX}, or "all"')
+        return value
+
+    def pairs(self) -> list[tuple[int, int]] | None:
+        """The explicit (source, target) pairs, when given."""
+        return [(pair.source_index, pair.target_index) for pair in self.swaps] if self.swaps else None
+
+
+class SwapInput(SwapOptions):
+    """One swap request: each image given exactly once, as a URL or as base64."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -37,16 +100,14 @@ class SwapInput(BaseModel):
     source_image: str | None = Field(None, max_length=BASE64_MAX, description=f"Source: {_IMAGE_DESCRIPTION}")
     target_url: str | None = Field(None, max_length=URL_MAX, description=f"Target: {_URL_DESCRIPTION}")
     target_image: str | None = Field(None, max_length=BASE64_MAX, description=f"Target: {_IMAGE_DESCRIPTION}")
-    source_index: int = Field(
-        1,
-        ge=1,
-        le=INDEX_MAX,
-        description="Which source face gives the identity, numbered from 1 left to right.",
+    target_reference_url: str | None = Field(
+        None,
+        max_length=URL_MAX,
+        description="Swap the target face most like this person (a URL of their photo).",
     )
-    target_index: int = Field(
-        1, ge=1, le=INDEX_MAX, description="Which target face is replaced, numbered from 1 left to right."
+    target_reference_image: str | None = Field(
+        None, max_length=BASE64_MAX, description="Swap the target face most like this person (base64 photo)."
     )
-    output_format: Literal["png", "jpeg", "webp"] = Field("png", description="Format of the returned image.")
 
     @model_validator(mode="after")
     def _each_image_exactly_once(self) -> SwapInput:
@@ -54,7 +115,28 @@ class SwapInput(BaseModel):
             given = [name for name in (f"{role}_url", f"{role}_image") if getattr(self, name) is not None]
             if len(given) != 1:
                 raise ValueError(f"give the {role} image exactly once, as {role}_url or as {role}_image")
+        if self.target_reference_url is not None and self.target_reference_image is not None:
+            raise ValueError(
+                "give the target reference once, as target_reference_url or target_reference_image"
+            )
+        if self.has_reference and (self.swaps or self.target_index == "all"):
+            raise ValueError(
+                "a target reference picks one face: do not combine it with swaps or target_index all"
+            )
         return self
+
+    @property
+    def has_reference(self) -> bool:
+        """Whether the target face is chosen by likeness to a reference photo."""
+        return self.target_reference_url is not None or self.target_reference_image is not None
+
+
+class SwappedFace(BaseModel):
+    """One swap that was made."""
+
+    source_index: int
+    target_index: int
+    similarity: float | None = Field(None, description="With a target reference: the match's similarity.")
 
 
 class SwapOutput(BaseModel):
@@ -72,9 +154,49 @@ class SwapOutput(BaseModel):
         description="Milliseconds per stage: fetch, decode, detect, swap, encode."
     )
     request_id: str
+    swapped: list[SwappedFace] = Field(description="The swaps made, in order.")
     recoveries: list[str] | None = Field(
         None, description="Faults recovered from while serving this request."
     )
+
+
+class FacesInput(BaseModel):
+    """An image whose faces to list: given once, as a URL or as base64."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    image_url: str | None = Field(None, max_length=URL_MAX, description=_URL_DESCRIPTION)
+    image: str | None = Field(None, max_length=BASE64_MAX, description=_IMAGE_DESCRIPTION)
+    preview: bool = Field(
+        False, description="Also return a small JPEG with each face's box and number drawn."
+    )
+
+    @model_validator(mode="after")
+    def _image_exactly_once(self) -> FacesInput:
+        if (self.image_url is None) == (self.image is None):
+            raise ValueError("give the image exactly once, as image_url or as image")
+        return self
+
+
+class FaceOut(BaseModel):
+    """One face, in the coordinates of the (downscaled) image a swap would use."""
+
+    index: int = Field(description="The face's number for source_index/target_index.")
+    bbox: list[float] = Field(description="[x1, y1, x2, y2] in pixels.")
+    score: float = Field(description="Detector confidence, 0..1.")
+    kps: list[list[float]] = Field(description="Five keypoints [x, y]: eyes, nose, mouth corners.")
+
+
+class FacesOutput(BaseModel):
+    """The faces of an image, numbered as the swap endpoints number them."""
+
+    success: Literal[True] = True
+    message: str = "ok"
+    faces: list[FaceOut]
+    width: int
+    height: int
+    preview_base64: str | None = Field(None, description="With preview: a JPEG with the numbers drawn.")
+    request_id: str
 
 
 class ErrorBody(BaseModel):

@@ -7,16 +7,18 @@ import base64
 import binascii
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from faceswap.config import Settings
 from faceswap.errors import ErrorCode, SwapError
 from faceswap.fetch import ImageFetcher
-from faceswap.imaging import to_base64
+from faceswap.imaging import encode_image, to_base64
 from faceswap.lifecycle import ModelLifecycle
-from faceswap.schemas import SwapInput
+from faceswap.metrics import Metrics
+from faceswap.preview import annotate_faces
+from faceswap.schemas import FacesInput, SwapInput, SwapOptions
 
 __all__ = ["Limiter", "SwapService", "decode_base64_image"]
 
@@ -87,8 +89,15 @@ class Limiter:
 class SwapService:
     """Turns a validated request into a response body, within the deadline and the concurrency limit."""
 
-    def __init__(self, settings: Settings, lifecycle: ModelLifecycle, fetcher: ImageFetcher) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        lifecycle: ModelLifecycle,
+        fetcher: ImageFetcher,
+        metrics: Metrics | None = None,
+    ) -> None:
         self.settings = settings
+        self.metrics = metrics or Metrics()
         self.lifecycle = lifecycle
         self.fetcher = fetcher
         self.limiter = Limiter(settings.max_concurrency, settings.max_queue)
@@ -100,43 +109,75 @@ class SwapService:
 
     async def swap(self, request: SwapInput, request_id: str) -> dict[str, Any]:
         """Fetch, queue and swap within the request's deadline; the success body of the contract."""
-        deadline = time.monotonic() + self.settings.request_timeout
+        fields = {
+            "source": (request.source_url, request.source_image),
+            "target": (request.target_url, request.target_image),
+        }
+        if request.has_reference:
+            fields["reference"] = (request.target_reference_url, request.target_reference_image)
+        body, _ = await self._within_deadline(self._swap(fields, request, request_id))
+        return body
+
+    async def swap_uploaded(
+        self, images: dict[str, bytes], options: SwapOptions, request_id: str, *, as_image: bool = False
+    ) -> tuple[dict[str, Any], bytes]:
+        """Swap already-received image bytes (multipart uploads); with `as_image` the body has no base64."""
+        return await self._within_deadline(self._swap({}, options, request_id, images, as_image=as_image))
+
+    async def faces(self, request: FacesInput, request_id: str) -> dict[str, Any]:
+        """The faces of an image, numbered as swaps number them, with an optional annotated preview."""
+        return await self._within_deadline(self._faces(request, request_id))
+
+    async def _within_deadline(self, work: Awaitable[T]) -> T:
         try:
             async with asyncio.timeout(self.settings.request_timeout):
-                return await self._swap(request, request_id, deadline)
+                return await work
         except TimeoutError as exc:
             raise SwapError(
                 ErrorCode.TIMEOUT,
                 f"The request took longer than {self.settings.request_timeout:g} seconds and was stopped.",
             ) from exc
 
-    async def _swap(self, request: SwapInput, request_id: str, deadline: float) -> dict[str, Any]:
+    def _deadline(self) -> float:
+        return time.monotonic() + self.settings.request_timeout
+
+    async def _swap(
+        self,
+        fields: dict[str, tuple[str | None, str | None]],
+        options: SwapOptions,
+        request_id: str,
+        received: dict[str, bytes] | None = None,
+        *,
+        as_image: bool = False,
+    ) -> tuple[dict[str, Any], bytes]:
+        deadline = self._deadline()
         engine = self.lifecycle.engine()
         started = time.perf_counter()
-        images = await self.resolve_images(
-            {
-                "source": (request.source_url, request.source_image),
-                "target": (request.target_url, request.target_image),
-            }
-        )
+        images = {**(received or {}), **await self.resolve_images(fields)}
         fetch_ms = round((time.perf_counter() - started) * 1000.0, 2)
         result = await self.run_blocking(
             lambda checkpoint: engine.swap(
                 images["source"],
                 images["target"],
-                source_index=request.source_index,
-                target_index=request.target_index,
-                output_format=request.output_format,
+                source_index=options.source_index,
+                target_index=options.target_index,
+                pairs=options.pairs(),
+                reference=images.get("reference"),
+                min_similarity=options.min_similarity,
+                output_format=options.output_format,
                 checkpoint=checkpoint,
             ),
             deadline,
         )
         timings = {"fetch": fetch_ms, "decode": 0.0, "detect": 0.0, "swap": 0.0, "encode": 0.0}
         timings.update(result.timings_ms)
+        self.metrics.observe_stages(timings)
+        if result.recoveries:
+            self.metrics.recoveries.inc(len(result.recoveries))
         body: dict[str, Any] = {
             "success": True,
             "message": "ok",
-            "image_base64": to_base64(result.image),
+            "image_base64": None if as_image else to_base64(result.image),
             "format": result.format,
             "width": result.width,
             "height": result.height,
@@ -144,10 +185,58 @@ class SwapService:
             "target_faces": result.target_faces,
             "timings_ms": timings,
             "request_id": request_id,
+            "swapped": [
+                {"source_index": a.source_index, "target_index": a.target_index, "similarity": a.similarity}
+                for a in result.swapped
+            ],
         }
         if result.recoveries:
             body["recoveries"] = result.recoveries
-        return body
+        return body, result.image
+
+    async def _faces(self, request: FacesInput, request_id: str) -> dict[str, Any]:
+        deadline = self._deadline()
+        engine = self.lifecycle.engine()
+        images = await self.resolve_images({"image": (request.image_url, request.image)})
+
+        def listing(checkpoint: Callable[[], None]) -> dict[str, Any]:
+            frame, faces = engine.list_faces(images["image"])
+            checkpoint()
+            body: dict[str, Any] = {
+                "success": True,
+                "message": "ok",
+                "faces": [
+                    {
+                        "index": number,
+                        "bbox": [round(value, 1) for value in face.bbox],
+                        "score": round(face.score, 4),
+                        "kps": [[round(float(x), 1), round(float(y), 1)] for x, y in face.keypoints],
+                    }
+                    for number, face in enumerate(faces, start=1)
+                ],
+                "width": int(frame.shape[1]),
+                "height": int(frame.shape[0]),
+                "request_id": request_id,
+            }
+            if request.preview:
+                preview = encode_image(annotate_faces(frame, faces), "jpeg", jpeg_quality=85, label=False)
+                body["preview_base64"] = to_base64(preview)
+            return body
+
+        return await self.run_blocking(listing, deadline)
+
+    def live_values(self) -> dict[str, float]:
+        """Queue depth and cache counters, for the metrics scrape."""
+        values = {
+            "faceswap_queue_waiting": float(self.limiter.waiting),
+            "faceswap_queue_running": float(self.limiter.running),
+        }
+        engine = self.lifecycle.ready_engine()
+        if engine is not None:
+            for name, cache in (("embeddings", engine.identities), ("detections", engine.detections)):
+                values[f"faceswap_cache_hits:{name}"] = float(cache.hits)
+                values[f"faceswap_cache_misses:{name}"] = float(cache.misses)
+        return values
 
     async def resolve_images(self, fields: dict[str, tuple[str | None, str | None]]) -> dict[str, bytes]:
         """Each role's bytes: base64 decoded, URLs fetched concurrently."""
