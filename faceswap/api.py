@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-from collections.abc import AsyncIterator
+import signal
+import threading
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
+from types import FrameType
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import Depends, FastAPI, File, Form, Request, UploadFile
@@ -15,6 +18,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ValidationError
 
 from faceswap import __version__
+from faceswap.admin import admin_router
 from faceswap.config import Settings, get_settings
 from faceswap.errors import ErrorCode, SwapError
 from faceswap.failpoints import Failpoints
@@ -40,9 +44,13 @@ __all__ = ["create_app", "error_payload", "validation_message"]
 log = logging.getLogger(__name__)
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
+T = TypeVar("T")
+DISCONNECT_POLL = 0.25
 
-RUNPOD_KEPT_STATUSES = frozenset({401, 413, 503})
-"""The statuses /runsync keeps, because the web client maps them; other failures answer 200."""
+RUNPOD_KEPT_CODES = frozenset(
+    {ErrorCode.UNAUTHORIZED, ErrorCode.IMAGE_TOO_LARGE, ErrorCode.BUSY, ErrorCode.NOT_READY}
+)
+"""The failures /runsync answers with their own status (the web client maps 401, 413 and 503); others: 200."""
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorBody, "description": description}
@@ -72,7 +80,7 @@ def error_payload(path: str, request_id: str, error: SwapError) -> tuple[int, di
     }
     if not _is_runsync(path):
         return error.status, body
-    if error.status in RUNPOD_KEPT_STATUSES:
+    if error.code in RUNPOD_KEPT_CODES:
         return error.status, {"id": request_id, "status": "FAILED", "output": body}
     return 200, {"id": request_id, "status": "COMPLETED", "output": body}
 
@@ -144,6 +152,37 @@ def _summary_headers(body: dict[str, Any]) -> dict[str, str]:
     }
 
 
+async def _unless_client_leaves(request: Request, work: Awaitable[T]) -> T:
+    """Await `work`, cancelling it when the client disconnects (its slot is freed at the next stage)."""
+    task = asyncio.ensure_future(work)
+    while True:
+        done, _ = await asyncio.wait({task}, timeout=DISCONNECT_POLL)
+        if done:
+            return task.result()
+        if await request.is_disconnected():
+            task.cancel()
+            log.info("client went away; request abandoned")
+            raise ClientGoneError
+
+
+class ClientGoneError(Exception):
+    """The client closed the connection before the answer was ready."""
+
+
+def _drain_on_sigterm(lifecycle: ModelLifecycle) -> None:
+    """On SIGTERM, report draining at once, then let the server's own handler stop accepting and finish."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        lifecycle.drain()
+        if callable(previous):
+            previous(signum, frame)
+
+    signal.signal(signal.SIGTERM, handler)
+
+
 def _request_id(request: Request) -> str:
     return str(request.scope.get("state", {}).get("request_id") or new_request_id())
 
@@ -185,6 +224,7 @@ def create_app(settings: Settings | None = None, lifecycle: ModelLifecycle | Non
         service = SwapService(settings, lifecycle, fetcher, metrics)
         metrics.watch(service.live_values, lambda: lifecycle.state.status.value)
         app.state.service = service
+        _drain_on_sigterm(lifecycle)
         loader = asyncio.create_task(lifecycle.run(), name="model-loader")
         try:
             yield
@@ -218,6 +258,11 @@ def create_app(settings: Settings | None = None, lifecycle: ModelLifecycle | Non
             request, SwapError(ErrorCode.INVALID_INPUT, validation_message(list(exc.errors())))
         )
 
+    @app.exception_handler(ClientGoneError)
+    async def client_gone(request: Request, exc: ClientGoneError) -> Response:
+        request.state.error_code = "CLIENT_GONE"
+        return Response(status_code=499)
+
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.error("unexpected error", exc_info=exc)
@@ -229,7 +274,7 @@ def create_app(settings: Settings | None = None, lifecycle: ModelLifecycle | Non
     @app.post("/swap", response_model=SwapOutput, responses=ERROR_RESPONSES, tags=["swap"])
     async def swap(request: Request, body: SwapInput, _: Authorized) -> dict[str, Any]:
         """Swap the source's face into the target's chosen face."""
-        return await _service(request).swap(body, _request_id(request))
+        return await _unless_client_leaves(request, _service(request).swap(body, _request_id(request)))
 
     @app.post("/swap/upload", response_model=SwapOutput, responses=ERROR_RESPONSES, tags=["swap"])
     async def swap_upload(
@@ -256,9 +301,8 @@ def create_app(settings: Settings | None = None, lifecycle: ModelLifecycle | Non
             "target": await _read_upload(target, "target", limit),
         }
         wants_image = _wants_image(request.headers.get("accept", ""))
-        body, image = await _service(request).swap_uploaded(
-            images, options, _request_id(request), as_image=wants_image
-        )
+        upload = _service(request).swap_uploaded(images, options, _request_id(request), as_image=wants_image)
+        body, image = await _unless_client_leaves(request, upload)
         if wants_image:
             return Response(image, media_type=f"image/{body['format']}", headers=_summary_headers(body))
         return JSONResponse(body)
@@ -266,7 +310,7 @@ def create_app(settings: Settings | None = None, lifecycle: ModelLifecycle | Non
     @app.post("/faces", response_model=FacesOutput, responses=ERROR_RESPONSES, tags=["faces"])
     async def faces(request: Request, body: FacesInput, _: Authorized) -> dict[str, Any]:
         """The faces of an image, numbered as `source_index`/`target_index` number them."""
-        return await _service(request).faces(body, _request_id(request))
+        return await _unless_client_leaves(request, _service(request).faces(body, _request_id(request)))
 
     @app.post("/runsync", responses=ERROR_RESPONSES, tags=["swap"])
     async def runsync(request: Request, envelope: RunPodEnvelope, _: Authorized) -> dict[str, Any]:
@@ -275,11 +319,12 @@ def create_app(settings: Settings | None = None, lifecycle: ModelLifecycle | Non
         action = fields.pop("action", "swap")
         request_id = _request_id(request)
         if action == "faces":
-            output = await _service(request).faces(_validated(FacesInput, fields), request_id)
+            work = _service(request).faces(_validated(FacesInput, fields), request_id)
         elif action == "swap":
-            output = await _service(request).swap(_validated(SwapInput, fields), request_id)
+            work = _service(request).swap(_validated(SwapInput, fields), request_id)
         else:
             raise SwapError(ErrorCode.INVALID_INPUT, 'action must be "swap" (the default) or "faces".')
+        output = await _unless_client_leaves(request, work)
         return {"id": request_id, "status": "COMPLETED", "output": output}
 
     @app.get("/metrics", tags=["operations"], response_class=Response)
@@ -288,6 +333,12 @@ def create_app(settings: Settings | None = None, lifecycle: ModelLifecycle | Non
         if not settings.metrics_public:
             await require_api_key(request)
         return Response(metrics.render(), media_type=METRICS_CONTENT_TYPE)
+
+    app.include_router(
+        admin_router(
+            lifecycle, failpoints, failpoints_enabled=bool(settings.failpoints), authorized=require_api_key
+        )
+    )
 
     @app.get("/health", tags=["operations"])
     async def health() -> JSONResponse:

@@ -8,11 +8,12 @@ decode + resize ─▶ source: detect → pick → embed (cached by content)
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import onnxruntime as ort
@@ -85,8 +86,17 @@ def _no_checkpoint() -> None:
 class Engine:
     """One process-wide swap pipeline over loaded models; thread-safe, models never mutated."""
 
-    def __init__(self, models: FaceModels, settings: Settings, failpoints: Failpoints | None = None) -> None:
+    def __init__(
+        self,
+        models: FaceModels,
+        settings: Settings,
+        failpoints: Failpoints | None = None,
+        cpu_models: Callable[[], FaceModels] | None = None,
+    ) -> None:
         self.models = models
+        self._cpu_models = cpu_models
+        self._cpu_loaded: FaceModels | None = None
+        self._cpu_lock = threading.Lock()
         self.settings = settings
         self.failpoints = failpoints or Failpoints()
         self.providers: tuple[str, ...] = tuple(models.providers)
@@ -265,25 +275,35 @@ class Engine:
         crop, matrix = align_face(frame, face.keypoints, SWAP_CROP)
         latent = identity_latent(embedding, swapper.emap)
 
-        def attempt(options: ort.RunOptions | None) -> Callable[[], np.ndarray]:
+        def attempt(options: ort.RunOptions | None, on_cpu: bool = False) -> Callable[[], np.ndarray]:
             def run() -> np.ndarray:
                 self.failpoints.delay("slow_swap")
                 if self.failpoints.hit("swap_oom"):
                     raise allocation_failure("Conv")
-                return swap_crop(swapper.session, swapper.input_names, crop, latent, options)
+                model = self._cpu_swapper() if on_cpu else swapper
+                return swap_crop(model.session, model.input_names, crop, latent, options)
 
             return run
 
-        swapped = self._with_oom_recovery(
-            "swap",
-            [attempt(None), attempt(self._shrink_options)],
-            ["swap: out of memory, retried after releasing the memory arena"],
-            recoveries,
-        )
+        attempts = [attempt(None), attempt(self._shrink_options)]
+        notes = ["swap: out of memory, retried after releasing the memory arena"]
+        if self._cpu_models is not None:
+            attempts.append(attempt(None, on_cpu=True))
+            notes.append("swap: out of memory on the GPU, retried on the CPU")
+        swapped = self._with_oom_recovery("swap", attempts, notes, recoveries)
         patch = paste_back(frame, swapped, matrix)
         if patch is not None:
             height, width = patch.pixels.shape[:2]
             frame[patch.y : patch.y + height, patch.x : patch.x + width] = patch.pixels
+
+    def _cpu_swapper(self) -> Any:
+        """The swapper on the CPU provider, loaded on first need (only with FACESWAP_CPU_FALLBACK)."""
+        assert self._cpu_models is not None
+        with self._cpu_lock:
+            if self._cpu_loaded is None:
+                log.warning("loading the CPU fallback models")
+                self._cpu_loaded = self._cpu_models()
+            return self._cpu_loaded.swapper
 
     def _with_oom_recovery(
         self, stage: str, attempts: list[Callable[[], T]], notes: list[str], recoveries: list[str]

@@ -15,13 +15,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 from faceswap.config import Settings
 from faceswap.engine import Engine
 from faceswap.errors import ErrorCode, SwapError
 from faceswap.failpoints import Failpoints
 from faceswap.modelfiles import MODEL_SPECS
-from faceswap.models import ModelError, ModelLoadError, load_models
+from faceswap.models import ModelError, ModelLoadError, clear_model_cache, load_models
 
 __all__ = ["ModelLifecycle", "ModelState", "Status"]
 
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 BACKOFF_FIRST = 1.0
 BACKOFF_CAP = 30.0
 WATCH_INTERVAL = 2.0
+OOM_STRIKES = 3
 
 
 class Status(StrEnum):
@@ -79,6 +81,7 @@ class ModelLifecycle:
         self._lock = threading.Lock()
         self._state = ModelState(Status.LOADING)
         self._engine: Engine | None = None
+        self._oom_streak = 0
         self._started = time.monotonic()
 
     @property
@@ -112,6 +115,36 @@ class ModelLifecycle:
             ErrorCode.NOT_READY, "The face models are still loading; try again shortly.", retry_after=5
         )
 
+    def _cpu_fallback(self, models: Any) -> Callable[[], Any] | None:
+        if not self.settings.cpu_fallback or "CUDAExecutionProvider" not in models.providers:
+            return None
+        cpu_settings = self.settings.model_copy(update={"providers": "cpu"})
+        return lambda: self._loader(cpu_settings)
+
+    def record_outcome(self, *, out_of_memory: bool) -> None:
+        """Count out-of-memory failures in a row; after OOM_STRIKES the worker reports itself unhealthy."""
+        with self._lock:
+            self._oom_streak = self._oom_streak + 1 if out_of_memory else 0
+            streak = self._oom_streak
+        if streak >= OOM_STRIKES:
+            log.error("%d out-of-memory failures in a row: reporting unhealthy", streak)
+            self._set(
+                ModelState(
+                    Status.FAILED,
+                    reason=f"ran out of memory {streak} times in a row; restart it or POST /admin/reload.",
+                    attempts=self.state.attempts,
+                )
+            )
+
+    def reload(self) -> bool:
+        """Drop the loaded models and load them again (blocking); True when ready."""
+        with self._lock:
+            self._engine = None
+            self._oom_streak = 0
+        self._set(ModelState(Status.LOADING))
+        clear_model_cache()
+        return self.try_load()
+
     def ready_engine(self) -> Engine | None:
         """The engine when ready, else None."""
         with self._lock:
@@ -136,7 +169,7 @@ class ModelLifecycle:
             log.exception("model loading failed")
             reason = f"unexpected error while loading the models ({type(exc).__name__}); see the worker log."
         else:
-            engine = Engine(models, self.settings, self.failpoints)  # type: ignore[arg-type]
+            engine = Engine(models, self.settings, self.failpoints, self._cpu_fallback(models))
             elapsed = time.monotonic() - started
             with self._lock:
                 self._engine = engine

@@ -273,7 +273,12 @@ class SwapService:
             raise
         future.add_done_callback(lambda _: loop.call_soon_threadsafe(self.limiter.release))
         try:
-            return await asyncio.wrap_future(future)
+            result = await asyncio.wrap_future(future)
+        except SwapError as exc:
+            self.lifecycle.record_outcome(out_of_memory=exc.code is ErrorCode.OUT_OF_MEMORY)
+            raise
         except BaseException:
             abandoned.set()
             raise
+        self.lifecycle.record_outcome(out_of_memory=False)
+        return result

@@ -1,0 +1,161 @@
+"""Faults stay inside the request that met them: OOM recovery, deadlines, draining, reloads (real HTTP)."""
+
+from __future__ import annotations
+
+import base64
+import shutil
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from faceswap.api import create_app
+from faceswap.config import Settings
+from faceswap.engine import Engine
+from faceswap.failpoints import Failpoints
+from faceswap.synthetic import write_models
+from tests.conftest import derive
+from tests.servers import app_in_thread, service_process, wait_ready, wait_until
+
+LFS_POINTER = "version https://git-lfs.github.com/spec/v1\noid sha256:" + "0" * 64 + "\nsize 554253681\n"
+
+
+@pytest.fixture(scope="module")
+def body(one_face_png: bytes) -> dict[str, Any]:
+    encoded = base64.b64encode(one_face_png).decode()
+    return {"source_image": encoded, "target_image": encoded}
+
+
+def test_one_oom_is_recovered_and_the_step_is_reported(settings: Settings, body: dict[str, Any]) -> None:
+    with app_in_thread(create_app(derive(settings, failpoints="swap_oom:1"))) as url:
+        wait_ready(url)
+        response = httpx.post(f"{url}/swap", json=body, timeout=60)
+        assert response.status_code == 200, response.text
+        assert response.json()["recoveries"] == [
+            "swap: out of memory, retried after releasing the memory arena"
+        ]
+        metrics = httpx.get(f"{url}/metrics").text
+        assert "faceswap_oom_recoveries_total 1.0" in metrics
+
+
+def test_persistent_oom_answers_out_of_memory_until_cleared(settings: Settings, body: dict[str, Any]) -> None:
+    with app_in_thread(create_app(derive(settings, failpoints="swap_oom:99"))) as url:
+        wait_ready(url)
+        failed = httpx.post(f"{url}/runsync", json={"input": body}, timeout=60)
+        assert failed.status_code == 200
+        assert failed.json()["output"]["error_code"] == "OUT_OF_MEMORY"
+        assert "out of memory" in failed.json()["output"]["message"]
+        cleared = httpx.put(f"{url}/admin/failpoints", json={"spec": ""})
+        assert cleared.json() == {"failpoints": {}}
+        assert httpx.post(f"{url}/swap", json=body, timeout=60).status_code == 200
+
+
+def test_failpoints_cannot_be_set_unless_the_worker_started_with_them(settings: Settings) -> None:
+    with app_in_thread(create_app(settings)) as url:
+        assert httpx.put(f"{url}/admin/failpoints", json={"spec": "swap_oom:1"}).status_code in (404, 405)
+
+
+def test_repeated_ooms_make_the_worker_unhealthy_until_reloaded(
+    settings: Settings, body: dict[str, Any]
+) -> None:
+    with app_in_thread(create_app(derive(settings, failpoints="swap_oom:6"))) as url:
+        wait_ready(url)
+        for _ in range(3):
+            assert httpx.post(f"{url}/swap", json=body, timeout=60).json()["error_code"] == "OUT_OF_MEMORY"
+        health = httpx.get(f"{url}/health")
+        assert health.status_code == 503
+        assert "out of memory 3 times in a row" in health.json()["reason"]
+        assert httpx.get(f"{url}/ping").status_code == 503
+        assert httpx.post(f"{url}/swap", json=body, timeout=60).json()["error_code"] == "NOT_READY"
+        reloaded = httpx.post(f"{url}/admin/reload", timeout=60)
+        assert reloaded.json()["status"] == "ready"
+        assert httpx.post(f"{url}/swap", json=body, timeout=60).status_code == 200
+
+
+def test_slow_swaps_time_out_while_other_requests_are_served(
+    settings: Settings, body: dict[str, Any]
+) -> None:
+    slow = derive(settings, failpoints="slow_swap:1.5", request_timeout=0.6, max_concurrency=2)
+    with app_in_thread(create_app(slow)) as url:
+        wait_ready(url)
+        answers: list[httpx.Response] = []
+        worker = threading.Thread(
+            target=lambda: answers.append(httpx.post(f"{url}/swap", json=body, timeout=60))
+        )
+        worker.start()
+        time.sleep(0.2)
+        started = time.monotonic()
+        assert httpx.get(f"{url}/health").status_code == 200
+        faces = httpx.post(f"{url}/faces", json={"image": body["target_image"]}, timeout=60)
+        assert faces.status_code == 200
+        assert time.monotonic() - started < 1.0
+        worker.join()
+        assert (answers[0].status_code, answers[0].json()["error_code"]) == (504, "TIMEOUT")
+
+
+def test_a_client_that_leaves_is_not_waited_for(settings: Settings, body: dict[str, Any]) -> None:
+    with app_in_thread(create_app(derive(settings, failpoints="slow_swap:1", metrics_public=True))) as url:
+        wait_ready(url)
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(f"{url}/swap", json=body, timeout=0.3)
+        wait_until(lambda: 'code="CLIENT_GONE"' in httpx.get(f"{url}/metrics").text, 10)
+
+
+def test_draining_is_reported_by_health_and_ping(settings: Settings) -> None:
+    app = create_app(settings)
+    with app_in_thread(app) as url:
+        wait_ready(url)
+        app.state.lifecycle.drain()
+        health = httpx.get(f"{url}/health")
+        assert (health.status_code, health.json()["status"]) == (503, "draining")
+        assert httpx.get(f"{url}/ping").status_code == 503
+
+
+def test_a_model_fixed_on_disk_is_picked_up_without_a_restart(settings: Settings, tmp_path: Path) -> None:
+    good = write_models(tmp_path / "good")
+    broken_dir = tmp_path / "broken"
+    write_models(broken_dir)
+    (broken_dir / "inswapper_128.onnx").write_text(LFS_POINTER)
+    with app_in_thread(create_app(derive(settings, model_dir=broken_dir, model_load_retries=0))) as url:
+        wait_until(lambda: httpx.get(f"{url}/health").json()["status"] == "failed", 30)
+        shutil.copy(good.swapper, broken_dir / "inswapper_128.onnx")
+        wait_ready(url, timeout=30)
+
+
+def test_sigterm_lets_the_request_in_flight_finish(model_dir: Path, body: dict[str, Any]) -> None:
+    env = {
+        "FACESWAP_MODEL_DIR": str(model_dir),
+        "FACESWAP_PROVIDERS": "cpu",
+        "FACESWAP_FAILPOINTS": "slow_swap:1.5",
+    }
+    with service_process(env, "--timeout-graceful-shutdown", "20") as (url, process):
+        wait_ready(url)
+        answers: list[httpx.Response] = []
+        client = threading.Thread(
+            target=lambda: answers.append(httpx.post(f"{url}/swap", json=body, timeout=60))
+        )
+        client.start()
+        time.sleep(0.5)
+        process.send_signal(signal.SIGTERM)
+        client.join()
+        assert answers[0].status_code == 200, answers[0].text
+        assert process.wait(timeout=30) in (0, -signal.SIGTERM)
+
+
+def test_cpu_fallback_swaps_after_the_gpu_attempts_fail(
+    models, settings: Settings, one_face_png: bytes
+) -> None:
+    loads: list[int] = []
+
+    def cpu_models() -> Any:
+        loads.append(1)
+        return models
+
+    engine = Engine(models, settings, Failpoints("swap_oom:2"), cpu_models=cpu_models)
+    result = engine.swap(one_face_png, one_face_png)
+    assert result.recoveries == ["swap: out of memory on the GPU, retried on the CPU"]
+    assert loads == [1]
