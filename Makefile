@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HOST ?= 0.0.0.0
 PORT ?= 8000
 
-.PHONY: run test lint models synthetic-models clean
+.PHONY: run demo test lint models clean
 
 $(VENV)/.api: requirements-api.txt
 	$(PYTHON) -m venv $(VENV)
@@ -23,10 +23,12 @@ models: $(VENV)/.api
 	  echo "model download failed: the server will start and /health will say why"
 
 run: models
-	$(VENV)/bin/uvicorn main_fixed:app --host $(HOST) --port $(PORT) --workers 1
+	$(VENV)/bin/uvicorn main_fixed:app --host $(HOST) --port $(PORT) --workers 1 --timeout-graceful-shutdown 30
 
-synthetic-models: $(VENV)/.api
-	$(PY) -m faceswap.synthetic models $${FACESWAP_MODEL_DIR:-./models}
+# The service on the synthetic pack: no real weights needed, swaps prove plumbing only.
+demo: $(VENV)/.api
+	$(PY) -m faceswap.synthetic models build/synthetic-models
+	FACESWAP_MODEL_DIR=build/synthetic-models $(VENV)/bin/uvicorn main_fixed:app --host $(HOST) --port $(PORT) --workers 1
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .

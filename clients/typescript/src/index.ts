@@ -1,0 +1,25 @@
+/** A typed client for the face-swap service, called directly or through RunPod's serverless cloud. */
+
+export { listFaces, swapFaces } from "./client.js";
+export { type Mode, resolveEndpoint, type Route } from "./endpoint.js";
+export {
+  type ClientErrorCode,
+  CONTRACT_STATUS,
+  type ContractErrorCode,
+  FaceSwapError,
+  type FaceSwapErrorCode,
+  type FaceSwapErrorDetails,
+  isRetryable,
+} from "./errors.js";
+export { retryAfterSeconds } from "./protocol.js";
+export type {
+  BBox,
+  EndpointOptions,
+  Face,
+  FacesResult,
+  ImageInput,
+  ListFacesOptions,
+  OutputFormat,
+  SwapOptions,
+  SwapResult,
+} from "./types.js";

@@ -1,0 +1,85 @@
+/** The public shapes of calls and results. */
+
+import type { Mode } from "./endpoint.js";
+
+/** An image given once: an http(s) URL the service downloads, or base64 of the file (a data: URL is fine). */
+export type ImageInput =
+  { readonly url: string; readonly base64?: never } | { readonly base64: string; readonly url?: never };
+
+export type OutputFormat = "png" | "jpeg" | "webp";
+
+/** Where and how to call; shared by every operation. */
+export interface EndpointOptions {
+  /** This service's base URL, RunPod's `https://api.runpod.ai/v2/<id>`, or either one ending in /runsync. */
+  readonly endpoint: string;
+  /** Sent as `Authorization: Bearer <apiKey>`. */
+  readonly apiKey?: string | undefined;
+  /** Protocol; by default inferred from `endpoint` (see resolveEndpoint). */
+  readonly mode?: Mode | undefined;
+  /** Limit for the whole call, polling included; default 120000. */
+  readonly timeoutMs?: number | undefined;
+  /** Pause between RunPod status polls; default 1000. */
+  readonly pollIntervalMs?: number | undefined;
+  /** Cancels the call; it then fails with code ABORTED. */
+  readonly signal?: AbortSignal | undefined;
+}
+
+export interface SwapOptions extends EndpointOptions {
+  /** The photo whose face is used. */
+  readonly source: ImageInput;
+  /** The photo in which a face is replaced. */
+  readonly target: ImageInput;
+  /** Which source face gives the identity, numbered from 1 left to right; default 1. */
+  readonly sourceIndex?: number | undefined;
+  /** Which target face is replaced, numbered from 1 left to right; default 1. */
+  readonly targetIndex?: number | undefined;
+  /** Format of the result; default png. */
+  readonly outputFormat?: OutputFormat | undefined;
+}
+
+export interface SwapResult {
+  /** The result image in base64, without a data: prefix. */
+  readonly imageBase64: string;
+  readonly format: OutputFormat;
+  readonly width: number;
+  readonly height: number;
+  /** Faces found in the source image. */
+  readonly sourceFaces: number;
+  /** Faces found in the target image. */
+  readonly targetFaces: number;
+  /** Milliseconds per stage: fetch, decode, detect, swap, encode. */
+  readonly timingsMs: Readonly<Record<string, number>>;
+  /** The service's request id (RunPod's job id when the service gave none). */
+  readonly requestId: string;
+  /** `data:image/<format>;base64,<imageBase64>`, ready for an <img> or a Next.js response. */
+  readonly dataUrl: string;
+}
+
+export interface ListFacesOptions extends EndpointOptions {
+  readonly image: ImageInput;
+  /** Also return a preview of the image with the faces numbered. */
+  readonly preview?: boolean | undefined;
+}
+
+/** x1, y1, x2, y2 in pixels of the (possibly downscaled) image. */
+export type BBox = readonly [number, number, number, number];
+
+export interface Face {
+  /** The number to pass as sourceIndex or targetIndex. */
+  readonly index: number;
+  readonly bbox: BBox;
+  /** Detector confidence, 0 to 1. */
+  readonly score: number;
+  /** Five landmarks: eyes, nose, mouth corners, as [x, y]. */
+  readonly kps: ReadonlyArray<readonly [number, number]>;
+}
+
+export interface FacesResult {
+  /** Faces numbered from 1, left to right. */
+  readonly faces: readonly Face[];
+  readonly width: number;
+  readonly height: number;
+  /** The preview image in base64, when asked for. */
+  readonly previewBase64?: string;
+  readonly requestId: string;
+}
