@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -133,11 +134,12 @@ def service_process(env: dict[str, str], *args: str) -> Iterator[tuple[str, subp
     """`uvicorn main_fixed:app` as a child process on a free port; yields (base URL, process)."""
     port = free_port()
     command = [sys.executable, "-m", "uvicorn", "main_fixed:app", "--host", "127.0.0.1", "--port", str(port)]
+    log = tempfile.TemporaryFile()  # noqa: SIM115 (a pipe nobody drains would block the server once full)
     process = subprocess.Popen(
         [*command, *args],
         cwd=ROOT,
         env={**os.environ, **env},
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
     )
     base_url = f"http://127.0.0.1:{port}"
@@ -161,5 +163,4 @@ def service_process(env: dict[str, str], *args: str) -> Iterator[tuple[str, subp
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 process.kill()
-        if process.stdout:
-            process.stdout.close()
+        log.close()
