@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import onnxruntime as ort
@@ -25,7 +25,7 @@ from faceswap.config import Settings
 from faceswap.errors import ErrorCode, SwapError
 from faceswap.faces import Face, detect_faces, pick_face
 from faceswap.failpoints import Failpoints, allocation_failure
-from faceswap.imaging import decode_image, encode_image, fit_within
+from faceswap.imaging import OutputFormat, decode_image, encode_image, fit_within
 from faceswap.inference import SWAP_CROP, embed_face, identity_latent, shrink_arena_options, swap_crop
 from faceswap.memory import is_out_of_memory
 from faceswap.models import FaceModels
@@ -35,7 +35,6 @@ __all__ = ["Engine", "OutputFormat", "SourceIdentity", "SwapResult"]
 
 log = logging.getLogger(__name__)
 
-OutputFormat = Literal["png", "jpeg", "webp"]
 Checkpoint = Callable[[], None]
 T = TypeVar("T")
 
