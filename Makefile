@@ -23,7 +23,7 @@ models: $(VENV)/.api
 	  echo "model download failed: the server will start and /health will say why"
 
 run: models
-	$(VENV)/bin/uvicorn main_fixed:app --host $(HOST) --port $(PORT) --workers 1 --timeout-graceful-shutdown 30
+	$(VENV)/bin/uvicorn main_fixed:app --host $(HOST) --port $(PORT) --workers 1 --timeout-graceful-shutdown 30 --no-server-header
 
 # The service on the synthetic pack: no real weights needed, swaps prove plumbing only.
 demo: $(VENV)/.api

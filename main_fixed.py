@@ -21,7 +21,8 @@ def main() -> int:
     except ValueError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 2
-    asyncio.run(serve(app, address, app.state.settings.log_level.lower()))
+    settings = app.state.settings
+    asyncio.run(serve(app, address, settings.log_level.lower(), settings.drain_timeout))
     return 0
 
 

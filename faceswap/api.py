@@ -7,15 +7,17 @@ import hmac
 import logging
 import signal
 import threading
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from types import FrameType
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import Depends, FastAPI, File, Form, Request, UploadFile
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ValidationError
+from starlette.exceptions import HTTPException
 
 from faceswap import __version__
 from faceswap.admin import admin_router
@@ -43,6 +45,7 @@ __all__ = ["create_app", "error_payload", "validation_message"]
 
 log = logging.getLogger(__name__)
 
+UNPARSEABLE_BODY = "The request body could not be parsed: send UTF-8 JSON that is not deeply nested."
 ModelT = TypeVar("ModelT", bound=BaseModel)
 T = TypeVar("T")
 DISCONNECT_POLL = 0.25
@@ -109,7 +112,7 @@ def validation_message(errors: list[Any]) -> str:
     if first.get("type") == "extra_forbidden":
         message = "is not a known field"
     sentence = f"{location}: {message}" if location else message
-    return sentence[:300].rstrip(".") + "."
+    return sentence[:299].rstrip(".") + "."
 
 
 def _too_large(path: str, request_id: str, limit: int) -> tuple[int, dict[str, Any]]:
@@ -210,8 +213,17 @@ async def require_api_key(request: Request) -> None:
 Authorized = Annotated[None, Depends(require_api_key)]
 
 
-def create_app(settings: Settings | None = None, lifecycle: ModelLifecycle | None = None) -> FastAPI:
-    """The HTTP application; models load in the background once it starts."""
+def create_app(
+    settings: Settings | None = None,
+    lifecycle: ModelLifecycle | None = None,
+    *,
+    fetcher_factory: Callable[..., ImageFetcher] | None = None,
+) -> FastAPI:
+    """The HTTP application; models load in the background once it starts.
+
+    `fetcher_factory(settings, failpoints=...)` builds the image fetcher (default: ImageFetcher); tests
+    pass one with their own resolver and network.
+    """
     settings = settings or get_settings()
     configure_logging(settings.log_level, settings.log_format)
     failpoints = lifecycle.failpoints if lifecycle else Failpoints(settings.failpoints)
@@ -220,7 +232,7 @@ def create_app(settings: Settings | None = None, lifecycle: ModelLifecycle | Non
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        fetcher = ImageFetcher(settings, failpoints=failpoints)
+        fetcher = (fetcher_factory or ImageFetcher)(settings, failpoints=failpoints)
         service = SwapService(settings, lifecycle, fetcher, metrics)
         metrics.watch(service.live_values, lambda: lifecycle.state.status.value)
         app.state.service = service
@@ -239,6 +251,10 @@ def create_app(settings: Settings | None = None, lifecycle: ModelLifecycle | Non
         version=__version__,
         summary="Swap a face from a source photo into a chosen face of a target photo.",
         lifespan=lifespan,
+        # With an API key the schema is served behind it (below) and the browser docs are off.
+        openapi_url=None if settings.api_key else "/openapi.json",
+        docs_url=None if settings.api_key else "/docs",
+        redoc_url=None if settings.api_key else "/redoc",
     )
     app.state.settings = settings
     app.state.lifecycle = lifecycle
@@ -251,6 +267,12 @@ def create_app(settings: Settings | None = None, lifecycle: ModelLifecycle | Non
     async def swap_error(request: Request, exc: SwapError) -> JSONResponse:
         log.info("request failed: %s", exc.code.value)
         return _error_response(request, exc)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        if exc.status_code == 400:  # FastAPI could not parse the body: not UTF-8, or nested too deeply
+            return _error_response(request, SwapError(ErrorCode.INVALID_INPUT, UNPARSEABLE_BODY))
+        return await http_exception_handler(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -339,6 +361,13 @@ def create_app(settings: Settings | None = None, lifecycle: ModelLifecycle | Non
             lifecycle, failpoints, failpoints_enabled=bool(settings.failpoints), authorized=require_api_key
         )
     )
+
+    if settings.api_key:
+
+        @app.get("/openapi.json", include_in_schema=False)
+        async def openapi_schema(_: Authorized) -> dict[str, Any]:
+            """The OpenAPI schema, behind the key like every route but /health and /ping."""
+            return app.openapi()
 
     @app.get("/health", tags=["operations"])
     async def health() -> JSONResponse:

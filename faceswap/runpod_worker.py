@@ -218,10 +218,23 @@ class _ProbeServer(uvicorn.Server):
         yield
 
 
-async def serve(app: ASGIApp, address: ListenAddress, log_level: str = "info") -> None:
-    """Serve `app` (its lifespan runs once) and, on a separate health port, only its probes."""
+async def serve(
+    app: ASGIApp, address: ListenAddress, log_level: str = "info", drain_timeout: float | None = None
+) -> None:
+    """Serve `app` (its lifespan runs once) and, on a separate health port, only its probes.
+
+    On SIGTERM in-flight requests get `drain_timeout` seconds to finish.
+    """
     main = uvicorn.Server(
-        uvicorn.Config(app, host=address.host, port=address.port, lifespan="on", log_level=log_level)
+        uvicorn.Config(
+            app,
+            host=address.host,
+            port=address.port,
+            lifespan="on",
+            log_level=log_level,
+            server_header=False,
+            timeout_graceful_shutdown=drain_timeout,
+        )
     )
     if address.health_port is None:
         await main.serve()
@@ -234,6 +247,7 @@ async def serve(app: ASGIApp, address: ListenAddress, log_level: str = "info") -
             lifespan="off",
             log_level=log_level,
             access_log=False,
+            server_header=False,
         )
     )
     probe_task = asyncio.create_task(probes.serve(), name="health-port")
