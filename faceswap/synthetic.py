@@ -6,10 +6,14 @@ loader and ONNX Runtime over small generated files with the real models' input/o
 - detector (SCRFD contract, 9 outputs): a face is an axis-aligned rectangle of strongly coloured pixels
   (channel spread above a threshold) on a grey background; its box comes from the mask's run lengths
   around each anchor, its five keypoints are fixed fractions of the box (the ArcFace template / 112);
-- recognizer (ArcFace contract): the aligned crop pooled to an 8x8 colour thumbnail, with a constant
-  appended, times a fixed projection with orthonormal rows;
+- recognizer (ArcFace contract): the aligned crop pooled to an 8x8 colour thumbnail, laid out as a code
+  vector ending in a constant, times a fixed projection with orthonormal rows;
 - swapper (inswapper contract): decodes the source's thumbnail back from the latent through ``emap``
   and paints it over the face area of the target crop, so a test can see whose face landed where.
+
+The images hold square faces, each a 4x4 grid of saturated colours picked by an identity, in a row on
+grey. Square faces put their keypoints exactly on the template, so the aligned crop is the face and the
+swapper repaints exactly the target's face.
 
 Command line: ``python -m faceswap.synthetic models DIR`` and
 ``python -m faceswap.synthetic image OUT --faces N [--size WxH] [--seed S]``.
@@ -32,7 +36,6 @@ from onnx import TensorProto, helper, numpy_helper
 __all__ = [
     "ARCFACE_TEMPLATE",
     "BACKGROUND_BGR",
-    "FACE_ASPECT",
     "KEYPOINT_FRACTIONS",
     "SWAP_REGION",
     "Box",
@@ -57,9 +60,8 @@ ARCFACE_TEMPLATE = np.array(
 )
 KEYPOINT_FRACTIONS = ARCFACE_TEMPLATE / np.float32(112.0)
 BACKGROUND_BGR = (128, 128, 128)
-FACE_ASPECT = 0.8  # width / height of a drawn face
-# insightface aligns a 128 crop with the 112 template shifted 8 px right, so the area the recognizer saw
-# (x1, y1, x2, y2, x2/y2 exclusive) is this part of the swapper's crop.
+# insightface aligns the swapper's 128 crop to the 112 template shifted 8 px right, so the 112 crop the
+# recognizer saw (a drawn face, exactly) is this part of it: x1, y1, x2, y2, x2/y2 exclusive.
 SWAP_REGION = (8, 0, 120, 112)
 
 OPSET = 17
@@ -75,21 +77,23 @@ MEAN_WEIGHT = 0.25
 CODE_SIZE = THUMBNAIL_VALUES + 3 + 1
 MASK_THRESHOLD = 72 / 128  # channel spread, in the detector's (pixel - 127.5) / 128 units
 MIN_RUN = 16  # detector pixels a face must span in both axes
-EDGE_MARGIN = 3  # anchors this close to a face's edge, where resizing frays the mask, do not fire
+EDGE_MARGIN = 3  # detector pixels from a face's edge within which anchors never fire
+CENTRAL_MARGIN = 0.2  # nor within this fraction of the face's width or height
 RUN_DOUBLINGS = 10  # run lengths are exact up to 2**10 detector pixels
 STRIDES = (8, 16, 32)
 
 GRID = 4
 DETECTOR_SIDE = 640
 MIN_FACE_AT_DETECTOR = 40
-MAX_FACE_HEIGHT_AT_DETECTOR = 360
+MAX_FACE_AT_DETECTOR = 360
 MIN_FACE_PIXELS = 24
+IMAGE_QUALITY = 95
 IMAGE_EXTENSIONS = {
+    ".jpeg": [cv2.IMWRITE_JPEG_QUALITY, IMAGE_QUALITY],
+    ".jpg": [cv2.IMWRITE_JPEG_QUALITY, IMAGE_QUALITY],
     ".png": [],
-    ".jpg": [cv2.IMWRITE_JPEG_QUALITY, 95],
-    ".jpeg": [cv2.IMWRITE_JPEG_QUALITY, 95],
+    ".webp": [cv2.IMWRITE_WEBP_QUALITY, IMAGE_QUALITY],
 }
-IMAGE_EXTENSIONS[".webp"] = [cv2.IMWRITE_WEBP_QUALITY, 95]
 
 
 @dataclass(frozen=True)
@@ -109,11 +113,10 @@ class _Graph:
         self.initializers: list[onnx.TensorProto] = []
 
     def const(self, value: np.ndarray | float | Sequence[int], name: str | None = None) -> str:
-        """Add an initializer (float32 for floats, int64 for integer lists) and return its name."""
+        """Add an initializer (floats as float32, integers as int64) and return its name."""
         array = np.asarray(value)
-        array = array.astype(np.float32) if array.dtype.kind == "f" else array.astype(array.dtype)
-        if array.dtype.kind == "i":
-            array = array.astype(np.int64)
+        if array.dtype.kind in "fi":
+            array = array.astype(np.float32 if array.dtype.kind == "f" else np.int64)
         name = name or f"c{len(self.initializers)}"
         self.initializers.append(numpy_helper.from_array(array, name))
         return name
@@ -139,7 +142,7 @@ class _Graph:
             graph,
             opset_imports=[helper.make_opsetid("", OPSET)],
             ir_version=IR_VERSION,
-            producer_name=__name__,
+            producer_name="faceswap.synthetic",
         )
 
 
@@ -168,6 +171,18 @@ def _runs(g: _Graph, mask: str, axis: int) -> tuple[str, str]:
     return g.slice(runs, 1, 0, 1), _reverse(g, g.slice(runs, 1, 1, 2), axis)
 
 
+def _extent(g: _Graph, before: str, after: str) -> tuple[str, str]:
+    """The face's extent through an anchor along one axis, and whether the anchor may fire on it.
+
+    It may when the extent is at least MIN_RUN and the anchor lies in its central part, away from the
+    edges that resizing and lossy encoding fray.
+    """
+    extent = g.op("Sub", g.op("Add", before, after), g.const(1.0))
+    margin = g.op("Max", g.op("Mul", extent, g.const(CENTRAL_MARGIN)), g.const(float(EDGE_MARGIN)))
+    central = g.op("GreaterOrEqual", g.op("Min", before, after), margin)
+    return extent, g.op("And", g.op("GreaterOrEqual", extent, g.const(float(MIN_RUN))), central)
+
+
 def _keypoint_matrix() -> np.ndarray:
     """4x10 matrix taking (left-1, top-1, right, bottom) to keypoint offsets from the anchor."""
     matrix = np.zeros((4, 10), dtype=np.float32)
@@ -177,7 +192,7 @@ def _keypoint_matrix() -> np.ndarray:
     return matrix
 
 
-def detector_model() -> onnx.ModelProto:
+def _detector_model() -> onnx.ModelProto:
     """SCRFD-shaped detector that boxes every rectangle of strongly coloured pixels."""
     g = _Graph()
     spread = g.op("Sub", g.op("ReduceMax", "input.1", axes=[1]), g.op("ReduceMin", "input.1", axes=[1]))
@@ -187,19 +202,14 @@ def detector_model() -> onnx.ModelProto:
     up, down = _runs(g, g.slice(mask, 3, 0, 2**62, step), axis=2)
     left, right = (g.slice(t, 3, 0, 2**62, step) for t in (left, right))
     up, down = (g.slice(t, 2, 0, 2**62, step) for t in (up, down))
+    width, along_x = _extent(g, left, right)
+    height, along_y = _extent(g, up, down)
     one = g.const(1.0)
-    width, height = g.op("Sub", g.op("Add", left, right), one), g.op("Sub", g.op("Add", up, down), one)
-    inside = g.op("Min", g.op("Min", left, right), g.op("Min", up, down))
-    on = g.op(
-        "And",
-        g.op("GreaterOrEqual", g.op("Min", width, height), g.const(float(MIN_RUN))),
-        g.op("GreaterOrEqual", inside, g.const(float(EDGE_MARGIN))),
-    )
     # Larger faces score higher, so a finer detection size wins NMS over a coarser one.
     size = g.op("Min", g.op("Div", g.op("Min", width, height), g.const(256.0)), one)
     score = g.op(
         "Mul",
-        g.op("Cast", on, to=TensorProto.FLOAT),
+        g.op("Cast", g.op("And", along_x, along_y), to=TensorProto.FLOAT),
         g.op("Add", g.op("Mul", size, g.const(0.1)), g.const(0.8)),
     )
     distances = g.op("Concat", g.op("Sub", left, one), g.op("Sub", up, one), right, down, axis=1)
@@ -216,26 +226,29 @@ def detector_model() -> onnx.ModelProto:
         g.op("Identity", g.slice(anchors, 1, 0, 1), output=f"score_{stride}")
         g.op("Div", dist, scale, output=f"bbox_{stride}")
         g.op("Div", g.op("MatMul", dist, keypoints), scale, output=f"kps_{stride}")
-    declared = [
-        _float_info(f"{kind}_{stride}", [f"anchors_{stride}", width])
-        for kind, width in (("score", 1), ("bbox", 4), ("kps", 10))
+    declared = [  # rank 2, in SCRFD's order: insightface rewrites these shapes per detection size
+        _float_info(f"{kind}_{stride}", [f"anchors_{stride}", values])
+        for kind, values in (("score", 1), ("bbox", 4), ("kps", 10))
         for stride in STRIDES
     ]
     return g.model("synthetic_scrfd", [_float_info("input.1", [1, 3, "height", "width"])], declared)
 
 
-def _projection(rng: np.random.Generator) -> np.ndarray:
-    """CODE_SIZE x 512 matrix with orthonormal rows: code vector to embedding, invertible on its span."""
-    q, _ = np.linalg.qr(rng.standard_normal((EMBEDDING_SIZE, CODE_SIZE)))
-    return q.T.astype(np.float32)
+def _orthonormal_rows(rng: np.random.Generator, rows: int) -> np.ndarray:
+    """rows x 512 matrix with orthonormal rows: a Hadamard matrix's rows, shuffled, with random column signs.
+
+    Dense and exactly orthonormal, and built without LAPACK, so it is quick and the same on every machine.
+    """
+    hadamard = np.ones((1, 1))
+    while hadamard.shape[0] < EMBEDDING_SIZE:
+        hadamard = np.block([[hadamard, hadamard], [hadamard, -hadamard]])
+    signs = rng.choice([-1.0, 1.0], EMBEDDING_SIZE)
+    return (hadamard[rng.permutation(EMBEDDING_SIZE)[:rows]] * signs / np.sqrt(EMBEDDING_SIZE)).astype(
+        np.float32
+    )
 
 
-def _emap(rng: np.random.Generator) -> np.ndarray:
-    q, _ = np.linalg.qr(rng.standard_normal((EMBEDDING_SIZE, EMBEDDING_SIZE)))
-    return q.astype(np.float32)
-
-
-def recognizer_model(projection: np.ndarray) -> onnx.ModelProto:
+def _recognizer_model(projection: np.ndarray) -> onnx.ModelProto:
     """ArcFace-shaped recognizer: the aligned crop's code vector (see CODE_SIZE), projected."""
     g = _Graph()
     pooled = g.op("AveragePool", "input.1", kernel_shape=[THUMBNAIL_POOL] * 2, strides=[THUMBNAIL_POOL] * 2)
@@ -248,7 +261,7 @@ def recognizer_model(projection: np.ndarray) -> onnx.ModelProto:
     return g.model("synthetic_arcface", inputs, [_float_info("embedding", ["N", EMBEDDING_SIZE])])
 
 
-def swapper_model(projection: np.ndarray, emap: np.ndarray) -> onnx.ModelProto:
+def _swapper_model(projection: np.ndarray, emap: np.ndarray) -> onnx.ModelProto:
     """inswapper-shaped swapper: paints the source's decoded thumbnail over SWAP_REGION of the target."""
     g = _Graph()
     x1, y1, x2, y2 = SWAP_REGION
@@ -275,9 +288,7 @@ def swapper_model(projection: np.ndarray, emap: np.ndarray) -> onnx.ModelProto:
     painted = g.op("Pad", face, g.const([0, 0, y1, x1, 0, 0, 128 - y2, 128 - x2]), g.const(0.0))
     region = np.zeros((1, 1, 128, 128), dtype=bool)
     region[..., y1:y2, x1:x2] = True
-    merged = g.op("Where", g.const(region), painted, "target")
-    # Half a level up, so insightface's truncation to uint8 gives back the input pixels exactly.
-    g.op("Add", merged, g.const(0.5 / 255), output="output")
+    g.op("Where", g.const(region), painted, "target", output="output")
     g.const(emap, name=emap_name)  # INSwapper reads emap as the last initializer
     inputs = [_float_info("target", [1, 3, 128, 128]), _float_info("source", [1, EMBEDDING_SIZE])]
     return g.model("synthetic_inswapper", inputs, [_float_info("output", [1, 3, 128, 128])])
@@ -291,11 +302,11 @@ def write_models(directory: Path) -> ModelPaths:
         swapper=directory / "inswapper_128.onnx",
     )
     rng = np.random.default_rng(MODEL_SEED)
-    projection, emap = _projection(rng), _emap(rng)
+    projection, emap = _orthonormal_rows(rng, CODE_SIZE), _orthonormal_rows(rng, EMBEDDING_SIZE)
     paths.detector.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save_model(detector_model(), paths.detector)
-    onnx.save_model(recognizer_model(projection), paths.recognizer)
-    onnx.save_model(swapper_model(projection, emap), paths.swapper)
+    onnx.save_model(_detector_model(), paths.detector)
+    onnx.save_model(_recognizer_model(projection), paths.recognizer)
+    onnx.save_model(_swapper_model(projection, emap), paths.swapper)
     return paths
 
 
@@ -317,7 +328,7 @@ def _cell_colours(identity: int) -> np.ndarray:
 
 
 def face_pattern(identity: int, width: int, height: int) -> np.ndarray:
-    """A width x height BGR face: a grid of strongly saturated colours chosen by identity (>= 0)."""
+    """A width x height BGR face: a 4x4 grid of saturated colours (channel spread >= 127) for identity."""
     if width < GRID or height < GRID:
         raise ValueError(f"a face needs at least {GRID}x{GRID} pixels")
     colours = _cell_colours(identity)
@@ -337,36 +348,37 @@ def place_faces(canvas: np.ndarray, boxes: Sequence[Box], identities: Sequence[i
 
 
 def layout_faces(width: int, height: int, count: int) -> list[Box]:
-    """Boxes of count equal faces in a row, left to right, sized for a 640 detector input.
+    """Boxes of count equal square faces in a row, left to right, sized for a 640 detector input.
 
-    Raises ValueError when they cannot be at least MIN_FACE_AT_DETECTOR pixels wide there.
+    Faces are square so that their keypoints are the ArcFace template exactly: the aligned crop is the
+    face and nothing else. Raises ValueError when they cannot be MIN_FACE_AT_DETECTOR pixels there.
     """
     if width < 1 or height < 1 or count < 0:
         raise ValueError("the size must be positive and the face count not negative")
     if count == 0:
         return []
     detector_scale = DETECTOR_SIDE / max(width, height)
-    face_width = min(
+    side = min(
         int(width / (1.25 * count + 0.25)),  # gaps of at least a quarter face between and around faces
-        int(0.75 * height * FACE_ASPECT),
-        int(MAX_FACE_HEIGHT_AT_DETECTOR / detector_scale * FACE_ASPECT),
+        int(0.75 * height),
+        int(MAX_FACE_AT_DETECTOR / detector_scale),
     )
-    if face_width * detector_scale < MIN_FACE_AT_DETECTOR or face_width < MIN_FACE_PIXELS:
+    if side * detector_scale < MIN_FACE_AT_DETECTOR or side < MIN_FACE_PIXELS:
+        faces = "face" if count == 1 else "faces"
         raise ValueError(
-            f"{count} faces do not fit in a {width}x{height} image: use a larger size or fewer faces"
+            f"{count} {faces} cannot fit in a {width}x{height} image: use a larger size or fewer faces"
         )
-    face_height = round(face_width / FACE_ASPECT)
-    gap = (width - count * face_width) // (count + 1)
-    left = (width - count * face_width - (count - 1) * gap) // 2
-    top = (height - face_height) // 2
-    return [
-        (x, top, x + face_width, top + face_height)
-        for x in range(left, left + count * (face_width + gap), face_width + gap)
-    ]
+    gap = (width - count * side) // (count + 1)
+    left = (width - count * side - (count - 1) * gap) // 2
+    top = (height - side) // 2
+    return [(x, top, x + side, top + side) for x in range(left, left + count * (side + gap), side + gap)]
 
 
 def draw_faces(width: int, height: int, count: int, seed: int = 0) -> tuple[np.ndarray, list[Box]]:
-    """A grey BGR image with count faces in a row and their boxes, left to right; seed varies only colours."""
+    """A grey BGR image with count faces in a row, and their boxes left to right.
+
+    Face i has identity seed * 1000 + i, so the seed varies the colours and never the layout.
+    """
     boxes = layout_faces(width, height, count)
     canvas = np.full((height, width, 3), BACKGROUND_BGR, dtype=np.uint8)
     return place_faces(canvas, boxes, [seed * 1000 + i for i in range(count)]), boxes
@@ -408,15 +420,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line entry; bad arguments exit with status 2."""
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    parser = _parser()
-    args = parser.parse_args(argv)
-    if args.command == "models":
-        paths = write_models(args.directory)
-        logger.info("wrote %s, %s and %s", paths.detector, paths.recognizer, paths.swapper)
-        return 0
+def _image_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if args.faces < 0 or args.seed < 0:
         parser.error("--faces and --seed must not be negative")
     if args.out.suffix.lower() not in IMAGE_EXTENSIONS:
@@ -428,6 +432,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     write_image(args.out, image)
     logger.info("wrote %s with %d faces", args.out, args.faces)
+
+
+def _models_command(args: argparse.Namespace) -> None:
+    paths = write_models(args.directory)
+    logger.info("wrote %s, %s and %s", paths.detector, paths.recognizer, paths.swapper)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry; bad arguments exit with status 2."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        if args.command == "models":
+            _models_command(args)
+        else:
+            _image_command(parser, args)
+    except OSError as exc:
+        parser.error(f"cannot write the output: {exc.strerror}")
     return 0
 
 
