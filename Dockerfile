@@ -52,9 +52,10 @@ RUN python -c 'import onnxruntime; assert "CUDAExecutionProvider" in onnxruntime
 # The models, in a layer of their own: only what the download command imports is copied first, so
 # code changes elsewhere do not download them again. Sizes and SHA-256 digests are checked.
 COPY faceswap/__init__.py faceswap/config.py faceswap/download.py faceswap/errors.py \
-     faceswap/memory.py faceswap/modelfiles.py faceswap/models.py /app/faceswap/
+     faceswap/memory.py faceswap/modelfiles.py faceswap/models.py faceswap/precision.py /app/faceswap/
 RUN python -m faceswap.models download --dir "$FACESWAP_MODEL_DIR" \
-    && python -m faceswap.models verify --dir "$FACESWAP_MODEL_DIR"
+    && python -m faceswap.models verify --dir "$FACESWAP_MODEL_DIR" \
+    && python -m faceswap.models prepare --dir "$FACESWAP_MODEL_DIR"
 
 COPY faceswap/ /app/faceswap/
 COPY main_fixed.py handler.py runpod_debug.py test_input.json /app/

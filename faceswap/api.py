@@ -378,6 +378,7 @@ def create_app(
             service = app.state.service
             body |= {
                 "providers": list(state.providers),
+                "precision": state.precision,
                 "load_seconds": round(state.load_seconds or 0.0, 3),
                 "running": service.limiter.running,
                 "waiting": service.limiter.waiting,

@@ -434,7 +434,10 @@ def _parser() -> argparse.ArgumentParser:
         "download", help="fetch the model files that are missing or fail their checks"
     )
     verify = commands.add_parser("verify", help="check each model file; exit 1 on any fault")
-    for command in (download, verify):
+    prepare = commands.add_parser(
+        "prepare", help="write the FP16 swapper the CUDA provider uses, so a cold start need not convert it"
+    )
+    for command in (download, verify, prepare):
         command.add_argument(
             "--dir", type=Path, help="the model dir (default: FACESWAP_MODEL_DIR or ./models)"
         )
@@ -444,6 +447,20 @@ def _parser() -> argparse.ArgumentParser:
     download.add_argument("--manifest", type=Path, help="JSON list of sources to use instead of the defaults")
     verify.add_argument("--checksums", action="store_true", help="also compare each file's SHA-256 (slow)")
     return parser
+
+
+def _prepare(model_dir: Path) -> int:
+    """Convert the swapper to FP16 into the model dir's cache; 1 when the swapper has a fault."""
+    from faceswap.models import cache_dir
+    from faceswap.precision import fp16_model_file
+
+    check = next(check for check in verify_model_dir(model_dir) if check.spec is SWAPPER)
+    if check.fault is not None:
+        sys.stderr.write(f"error: {check.fault.reason}\n")
+        return 1
+    converted = fp16_model_file(model_dir / SWAPPER.path, cache_dir(model_dir))
+    sys.stdout.write(f"{converted}\n")
+    return 0
 
 
 def _report(model_dir: Path, checksums: bool) -> int:
@@ -466,6 +483,8 @@ def main(argv: list[str] | None = None) -> int:
     model_dir = args.dir if args.dir is not None else Settings().model_dir
     if args.command == "verify":
         return _report(model_dir, args.checksums)
+    if args.command == "prepare":
+        return _prepare(model_dir)
     try:
         sources = load_manifest(args.manifest) if args.manifest else DEFAULT_SOURCES
         download_models(model_dir, sources, force=args.force)

@@ -52,6 +52,7 @@ class ModelState:
     attempts: int = 0
     load_seconds: float | None = None
     providers: tuple[str, ...] = ()
+    precision: str | None = None
 
 
 def _files_signature(model_dir: Path) -> tuple[tuple[str, int, int], ...]:
@@ -174,7 +175,13 @@ class ModelLifecycle:
             with self._lock:
                 self._engine = engine
             self._set(
-                ModelState(Status.READY, attempts=attempts, load_seconds=elapsed, providers=engine.providers)
+                ModelState(
+                    Status.READY,
+                    attempts=attempts,
+                    load_seconds=elapsed,
+                    providers=engine.providers,
+                    precision=engine.models.precision,
+                )
             )
             log.info("models ready in %.2f s on %s", elapsed, ", ".join(engine.providers))
             return True

@@ -14,7 +14,9 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import os
 import sys
+import tempfile
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -41,6 +43,7 @@ from faceswap.modelfiles import (
     check_model_file,
     verify_model_dir,
 )
+from faceswap.precision import choose_precision
 
 __all__ = [
     "CPU",
@@ -50,6 +53,7 @@ __all__ = [
     "ModelError",
     "ModelFileError",
     "ModelLoadError",
+    "cache_dir",
     "clear_model_cache",
     "load_models",
     "provider_options",
@@ -72,6 +76,7 @@ class FaceModels:
     recognizer: ArcFaceONNX
     swapper: INSwapper
     providers: tuple[str, ...]
+    precision: str = "fp32"
 
 
 @dataclass(frozen=True)
@@ -253,8 +258,31 @@ def _load(settings: Settings) -> FaceModels:
     swapper = _load_one(model_dir / SWAPPER.path, SWAPPER, plan, settings)
     _check_kind(swapper, INSwapper, SWAPPER)
     plan = _activated(swapper, SWAPPER, plan)
-    log.info("models loaded from %s on %s", model_dir, ", ".join(plan.providers))
-    return FaceModels(detector, recognizer, swapper, plan.providers)
+    precision = "fp32"
+    if settings.fp16 and plan.providers[0] == CUDA:
+        choice = choose_precision(
+            swapper.session,
+            model_dir / SWAPPER.path,
+            cache_dir(model_dir),
+            lambda path: ort.InferenceSession(
+                str(path),
+                sess_options=session_options(settings.intra_op_threads),
+                providers=list(plan.providers),
+                provider_options=list(plan.options),
+            ),
+        )
+        # Load time, before the models are shared: the FP32 session is released here.
+        swapper.session, precision = choice.session, choice.precision
+    log.info("models loaded from %s on %s, swapper in %s", model_dir, ", ".join(plan.providers), precision)
+    return FaceModels(detector, recognizer, swapper, plan.providers, precision)
+
+
+def cache_dir(model_dir: Path) -> Path:
+    """Where derived model files go: beside the models (made at build or writable), else the temp folder."""
+    beside = model_dir / ".cache"
+    if beside.is_dir() or os.access(model_dir, os.W_OK):
+        return beside
+    return Path(tempfile.gettempdir()) / "faceswap-cache"
 
 
 def load_models(settings: Settings) -> FaceModels:

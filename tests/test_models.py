@@ -432,6 +432,7 @@ def test_the_public_names_are_pinned() -> None:
         "ModelError",
         "ModelFileError",
         "ModelLoadError",
+        "cache_dir",
         "clear_model_cache",
         "load_models",
         "provider_options",
