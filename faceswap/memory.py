@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-__all__ = ["OOM_MARKERS", "is_out_of_memory"]
+import ctypes
+import ctypes.util
+
+__all__ = ["OOM_MARKERS", "is_out_of_memory", "release_free_heap"]
 
 OOM_MARKERS = (
     "failed to allocate memory",
@@ -21,3 +24,16 @@ def is_out_of_memory(exc: BaseException) -> bool:
         return True
     text = str(exc).lower()
     return any(marker in text for marker in OOM_MARKERS)
+
+
+def release_free_heap() -> bool:
+    """Hand the C heap's free memory back to the system (glibc ``malloc_trim``); False without glibc.
+
+    Loading the models parses each file into protobuf copies that are freed but kept by the allocator:
+    about 250 MB of resident memory with stand-ins of the real pack (bench), returned in milliseconds.
+    """
+    try:
+        trim = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return False
+    return bool(trim(0))

@@ -23,8 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import onnx
 from google.protobuf.message import DecodeError
+from onnx import numpy_helper
 
 from faceswap.errors import ErrorCode, SwapError
 
@@ -46,6 +48,7 @@ __all__ = [
     "download_command",
     "file_sha256",
     "graph_summary",
+    "last_initializer",
     "verify_model_dir",
 ]
 
@@ -296,6 +299,30 @@ def _summarize_model(buf: Buffer) -> GraphSummary:
     if graph is None or not has_opset:
         raise _TruncatedError
     return _summarize_graph(buf, *graph)
+
+
+def _last_field(buf: Buffer, start: int, end: int, number: int, *, top: bool) -> tuple[int, int]:
+    """(start, end) of the last length-delimited field `number` in buf[start:end]."""
+    found = None
+    for field_number, wire, value_start, value_end in _fields(buf, start, end, top=top):
+        if field_number == number and wire == 2:
+            found = (value_start, value_end)
+    if found is None:
+        raise _MalformedError
+    return found
+
+
+def last_initializer(path: Path) -> np.ndarray:
+    """The graph's last initializer (inswapper's emap), read without parsing the rest of the file.
+
+    ``INSwapper`` reads it with ``onnx.load`` of the whole file: about 0.8 s and the file's size in memory
+    again for the 528 MiB swapper; skipping the other fields takes about 2 ms. ValueError when the file is
+    truncated or no ONNX model.
+    """
+    with path.open("rb") as stream, mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+        graph = _last_field(buf, 0, len(buf), 7, top=True)
+        start, end = _last_field(buf, *graph, 5, top=False)
+        return numpy_helper.to_array(onnx.TensorProto.FromString(bytes(buf[start:end])))
 
 
 def graph_summary(path: Path) -> GraphSummary:

@@ -1,9 +1,11 @@
 """Find, check and load the three models a swap needs, once per process.
 
-Only the detector (SCRFD), the recognizer (ArcFace) and the swapper (inswapper) are loaded, through
-insightface's own loader on the providers ``Settings.providers`` names. Each file is checked first
-(faceswap.modelfiles), so a missing file, a Git LFS pointer, a cut-off download or a model in the
-wrong slot is reported by name with its fix instead of as an ONNX Runtime traceback.
+Only the detector (SCRFD), the recognizer (ArcFace) and the swapper (inswapper) are loaded, on the
+providers ``Settings.providers`` names: the first two through insightface's own loader, the swapper as an
+ONNX Runtime session with its emap read straight from the file (``INSwapper`` would parse all of it
+again); on the CPU that session comes from ONNX Runtime's optimized copy of the file, made once. Each
+file is checked first (faceswap.modelfiles), so a missing file, a Git LFS pointer, a cut-off download or
+a model in the wrong slot is reported by name with its fix instead of as an ONNX Runtime traceback.
 
 Command line: ``python -m faceswap.models download [--dir DIR] [--force] [--manifest FILE]`` and
 ``python -m faceswap.models verify [--dir DIR] [--checksums]`` (see faceswap.download).
@@ -12,9 +14,11 @@ Command line: ``python -m faceswap.models download [--dir DIR] [--force] [--mani
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import logging
 import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -23,14 +27,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import onnxruntime as ort
 from insightface.model_zoo import get_model
 from insightface.model_zoo.arcface_onnx import ArcFaceONNX
-from insightface.model_zoo.inswapper import INSwapper
 from insightface.model_zoo.scrfd import SCRFD
 
 from faceswap.config import Settings
-from faceswap.memory import is_out_of_memory
+from faceswap.memory import is_out_of_memory, release_free_heap
 from faceswap.modelfiles import (
     DETECTOR,
     RECOGNIZER,
@@ -41,6 +45,7 @@ from faceswap.modelfiles import (
     ModelLoadError,
     ModelSpec,
     check_model_file,
+    last_initializer,
     verify_model_dir,
 )
 from faceswap.precision import choose_precision
@@ -53,6 +58,7 @@ __all__ = [
     "ModelError",
     "ModelFileError",
     "ModelLoadError",
+    "Swapper",
     "cache_dir",
     "clear_model_cache",
     "load_models",
@@ -66,6 +72,17 @@ log = logging.getLogger(__name__)
 
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
+# Session options that save an optimized model with its weights in a separate file.
+_EXTERNAL_WEIGHTS = "session.optimized_model_external_initializers"
+
+
+@dataclass
+class Swapper:
+    """What a swap uses of inswapper_128: its session, the session's input names and emap."""
+
+    session: ort.InferenceSession
+    input_names: list[str]
+    emap: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -74,7 +91,7 @@ class FaceModels:
 
     detector: SCRFD
     recognizer: ArcFaceONNX
-    swapper: INSwapper
+    swapper: Swapper
     providers: tuple[str, ...]
     precision: str = "fp32"
 
@@ -253,10 +270,7 @@ def _load(settings: Settings) -> FaceModels:
     recognizer = _load_one(model_dir / RECOGNIZER.path, RECOGNIZER, plan, settings)
     _check_kind(recognizer, ArcFaceONNX, RECOGNIZER)
     plan = _activated(recognizer, RECOGNIZER, plan)
-    # INSwapper reads emap with a second onnx.load of the whole file (528 MiB for the real model): the
-    # one place to optimise when cold start matters.
-    swapper = _load_one(model_dir / SWAPPER.path, SWAPPER, plan, settings)
-    _check_kind(swapper, INSwapper, SWAPPER)
+    swapper = _load_swapper(model_dir, plan, settings)
     plan = _activated(swapper, SWAPPER, plan)
     precision = "fp32"
     if settings.fp16 and plan.providers[0] == CUDA:
@@ -285,6 +299,74 @@ def cache_dir(model_dir: Path) -> Path:
     return Path(tempfile.gettempdir()) / "faceswap-cache"
 
 
+def _load_swapper(model_dir: Path, plan: _Plan, settings: Settings) -> Swapper:
+    """The swapper's session (on the CPU, from its optimized copy) and emap, read without INSwapper."""
+    path = model_dir / SWAPPER.path
+    options = session_options(settings.intra_op_threads)
+    source = _optimized_copy(path, cache_dir(model_dir), plan, settings) if plan.providers[0] == CPU else None
+    if source is not None:
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    try:
+        session = ort.InferenceSession(
+            str(source or path),
+            sess_options=options,
+            providers=list(plan.providers),
+            provider_options=list(plan.options),
+        )
+        emap = last_initializer(path)
+    # ONNX Runtime's errors derive from Exception only; a malformed file raises ValueError.
+    except Exception as exc:
+        log.exception("loading %s failed", SWAPPER.path)
+        raise _load_failure(SWAPPER, exc) from exc
+    return Swapper(session, [value.name for value in session.get_inputs()], emap)
+
+
+def _cpu_model() -> str:
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return ""
+    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "")
+
+
+def _optimized_copy(path: Path, directory: Path, plan: _Plan, settings: Settings) -> Path | None:
+    """ONNX Runtime's fully optimized graph of `path`, weights in a file beside it, made once per key.
+
+    With every optimisation on, ONNX Runtime spends seconds on each start rewriting the 528 MiB swapper
+    (NCHWc layout, weight reordering); a session made from this copy with optimisations off skips that
+    and memory-maps the weights. The rewrite is specific to the CPU, so the key holds the CPU model with
+    the file's identity and ONNX Runtime's version (a copy left by another key stays: remove old ones by
+    hand). None, to load the original, when no copy can be made.
+    """
+    stat = path.stat()
+    identity = (stat.st_size, stat.st_mtime_ns, ort.__version__, plan.providers, _cpu_model())
+    key = hashlib.blake2b(repr(identity).encode(), digest_size=8).hexdigest()
+    folder = directory / f"optimized-{key}"
+    if (folder / "model.onnx").is_file():
+        return folder / "model.onnx"
+    scratch = directory / f"optimized-{key}.{os.getpid()}"
+    try:
+        scratch.mkdir(parents=True, exist_ok=True)
+        writer = session_options(settings.intra_op_threads)
+        writer.optimized_model_filepath = str(scratch / "model.onnx")
+        writer.add_session_config_entry(f"{_EXTERNAL_WEIGHTS}_file_name", "weights.bin")
+        writer.add_session_config_entry(f"{_EXTERNAL_WEIGHTS}_min_size_in_bytes", "1024")
+        ort.InferenceSession(
+            str(path),
+            sess_options=writer,
+            providers=list(plan.providers),
+            provider_options=list(plan.options),
+        )
+        scratch.replace(folder)  # when another process got there first, its copy is used
+    # ONNX Runtime's errors derive from Exception only; a full or read-only disk raises OSError.
+    except Exception as exc:
+        if not (folder / "model.onnx").is_file():
+            log.warning("no optimized copy of %s (%s): loading the file", SWAPPER.path, type(exc).__name__)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return folder / "model.onnx" if (folder / "model.onnx").is_file() else None
+
+
 def load_models(settings: Settings) -> FaceModels:
     """The models under settings.model_dir, loaded once: the same object until a file or setting changes."""
     with _cache.lock:
@@ -293,6 +375,7 @@ def load_models(settings: Settings) -> FaceModels:
             return _cache.models
         _cache.key, _cache.models = None, None
         models = _load(settings)
+        release_free_heap()
         _cache.key, _cache.models = key, models
         return models
 

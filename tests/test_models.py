@@ -16,7 +16,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from insightface.model_zoo.arcface_onnx import ArcFaceONNX
-from insightface.model_zoo.inswapper import INSwapper
 from insightface.model_zoo.scrfd import SCRFD
 from onnx import TensorProto, helper
 from onnxruntime.capi.onnxruntime_pybind11_state import RuntimeException
@@ -39,6 +38,7 @@ from faceswap.modelfiles import (
 from faceswap.models import (
     CPU,
     CUDA,
+    Swapper,
     clear_model_cache,
     load_models,
     provider_options,
@@ -283,7 +283,7 @@ def test_loaded_sessions_run_on_the_cpu_provider(cpu: Settings) -> None:
     models = load_models(cpu)
     assert isinstance(models.detector, SCRFD)
     assert isinstance(models.recognizer, ArcFaceONNX)
-    assert isinstance(models.swapper, INSwapper)
+    assert isinstance(models.swapper, Swapper)
     assert models.providers == (CPU,)
     for model in (models.detector, models.recognizer, models.swapper):
         assert model.session.get_providers() == [CPU]
@@ -319,7 +319,7 @@ def test_loading_twice_returns_the_same_object_without_loading_again(
     first = load_models(cpu)
     assert load_models(cpu) is first
     assert load_models(Settings(model_dir=cpu.model_dir, providers="cpu")) is first
-    assert calls == ["det_10g.onnx", "w600k_r50.onnx", "inswapper_128.onnx"]
+    assert calls == ["det_10g.onnx", "w600k_r50.onnx"]  # the swapper is no insightface model
 
 
 def test_a_changed_file_is_loaded_again(cpu: Settings) -> None:
@@ -411,6 +411,23 @@ def test_running_out_of_memory_while_loading_says_so(cpu: Settings, monkeypatch:
         load_models(cpu)
 
 
+def test_emap_is_read_without_parsing_the_whole_file(cpu: Settings) -> None:
+    path = cpu.model_dir / SWAPPER.path
+    expected = onnx.numpy_helper.to_array(onnx.load(str(path)).graph.initializer[-1])
+    np.testing.assert_array_equal(faceswap.modelfiles.last_initializer(path), expected)
+
+
+def test_the_cpu_swapper_session_comes_from_an_optimized_copy_made_once(cpu: Settings) -> None:
+    clear_model_cache()
+    load_models(cpu)
+    (copy,) = faceswap.models.cache_dir(cpu.model_dir).glob("optimized-*/model.onnx")
+    written = copy.stat().st_mtime_ns
+    clear_model_cache()
+    load_models(cpu)
+    assert list(faceswap.models.cache_dir(cpu.model_dir).glob("optimized-*/model.onnx")) == [copy]
+    assert copy.stat().st_mtime_ns == written
+
+
 def test_the_loaded_swapper_reads_the_emap(cpu: Settings) -> None:
     swapper = load_models(cpu).swapper
     assert swapper.emap.shape == (512, 512)
@@ -432,6 +449,7 @@ def test_the_public_names_are_pinned() -> None:
         "ModelError",
         "ModelFileError",
         "ModelLoadError",
+        "Swapper",
         "cache_dir",
         "clear_model_cache",
         "load_models",
@@ -458,5 +476,6 @@ def test_the_public_names_are_pinned() -> None:
         "download_command",
         "file_sha256",
         "graph_summary",
+        "last_initializer",
         "verify_model_dir",
     ]

@@ -1,0 +1,1 @@
+"""Cost-faithful benchmarks of our engine against the reference face-swap pipeline (``python -m bench``)."""

@@ -1,0 +1,262 @@
+"""bench: stand-ins keep the real models' contracts and sizes, the harness's parts work, a quick run ends."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from insightface.model_zoo import get_model
+from insightface.model_zoo.arcface_onnx import ArcFaceONNX
+from insightface.model_zoo.attribute import Attribute
+from insightface.model_zoo.inswapper import INSwapper
+from insightface.model_zoo.landmark import Landmark
+from insightface.model_zoo.scrfd import SCRFD
+from onnx import numpy_helper
+
+from bench.cli import QUICK_WIDTH
+from bench.harness import CACHED, HEADLINE, LEAN, OURS, REFERENCE, ColdStart, Results, Run, scenarios
+from bench.images import face_boxes, jpeg, photo_like
+from bench.pipelines import load_pipeline, read_last_initializer
+from bench.report import render, summary_lines, targets
+from bench.standins import FILES, Pack, counts, detector_model, write_pack
+from bench.worker import ForwardClock
+from faceswap.modelfiles import DETECTOR, RECOGNIZER, SWAPPER, check_model_file
+from faceswap.synthetic import write_models
+
+REPO = Path(__file__).resolve().parent.parent
+RATIO_LINE = re.compile(r"^ours/reference median ratio: \d+\.\d\d$")
+
+
+@pytest.fixture(scope="module")
+def pack(tmp_path_factory: pytest.TempPathFactory) -> Pack:
+    """The stand-ins --quick uses: every channel count divided by 32 (same graphs, a few MB)."""
+    return write_pack(tmp_path_factory.mktemp("bench-cache"), QUICK_WIDTH)
+
+
+def run_session(path: Path, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(None, feeds)
+
+
+def test_full_size_standins_have_the_published_parameter_counts() -> None:
+    swapper, _ = counts("inswapper_128")
+    assert swapper - 512 * 512 == pytest.approx(138.3e6, rel=0.001)  # emap is not a learned weight
+    assert counts("det_10g")[0] == pytest.approx(4.23e6, rel=0.01)
+    assert counts("w600k_r50")[0] == pytest.approx(43.6e6, rel=0.005)
+    for name, real_bytes in (("1k3d68", 143_607_619), ("2d106det", 5_030_888), ("genderage", 1_322_532)):
+        assert counts(name)[0] * 4 == pytest.approx(real_bytes, rel=0.02), name
+
+
+def test_swapper_standin_runs_its_style_blocks_at_32x32() -> None:
+    assert counts("inswapper_128")[1] == pytest.approx(174.6e9, rel=0.005)  # 116 G of it in the style blocks
+
+
+def test_detector_standin_costs_scrfd_10g_at_vga() -> None:
+    _, _, macs = detector_model(materialize=False, side=(640, 480))
+    assert macs == pytest.approx(10.0e9, rel=0.03)
+
+
+def test_standins_load_as_the_insightface_models_they_stand_for(pack: Pack) -> None:
+    kinds = {
+        "det_10g": (SCRFD, "detection"),
+        "w600k_r50": (ArcFaceONNX, "recognition"),
+        "1k3d68": (Landmark, "landmark_3d_68"),
+        "2d106det": (Landmark, "landmark_2d_106"),
+        "genderage": (Attribute, "genderage"),
+    }
+    for name, (kind, task) in kinds.items():
+        model = get_model(str(pack.directory / FILES[name]), providers=["CPUExecutionProvider"])
+        assert isinstance(model, kind) and model.taskname == task, name
+    swapper = get_model(str(pack.swapper), providers=["CPUExecutionProvider"])
+    assert isinstance(swapper, INSwapper) and swapper.emap.shape == (512, 512)
+
+
+def test_standins_pass_the_services_model_checks(pack: Pack) -> None:
+    for spec in (DETECTOR, RECOGNIZER, SWAPPER):
+        check_model_file(pack.directory / spec.path, spec, pack.directory)
+
+
+def test_detector_standin_answers_exactly_as_the_synthetic_detector(pack: Pack, tmp_path: Path) -> None:
+    image = np.random.default_rng(0).uniform(-1, 1, (1, 3, 480, 640)).astype(np.float32)
+    standin = run_session(pack.directory / FILES["det_10g"], {"input.1": image})
+    synthetic = run_session(write_models(tmp_path).detector, {"input.1": image})
+    for ours, theirs in zip(standin, synthetic, strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+
+
+def test_detector_standin_finds_exactly_the_faces_drawn_in_a_grainy_photo(pack: Pack) -> None:
+    boxes = face_boxes(1024, 768, 6)
+    detector = get_model(
+        str(pack.directory / FILES["det_10g"]),
+        providers=["CPUExecutionProvider"],
+        static_shape_sessions=False,
+    )
+    found, _ = detector.detect(photo_like(1024, 768, boxes, seed=3), input_size=(640, 480), det_thresh=0.5)
+    assert len(found) == 6
+    for box in sorted(found[:, :4].tolist()):
+        assert min(np.abs(np.subtract(box, drawn)).max() for drawn in boxes) < 12
+
+
+def test_standin_outputs_stay_finite(pack: Pack) -> None:
+    rng = np.random.default_rng(1)
+    crops = {
+        "w600k_r50": {"input.1": rng.uniform(-1, 1, (1, 3, 112, 112))},
+        "1k3d68": {"data": rng.uniform(-1, 1, (1, 3, 192, 192))},
+        "2d106det": {"data": rng.uniform(-1, 1, (1, 3, 192, 192))},
+        "genderage": {"data": rng.uniform(-1, 1, (1, 3, 96, 96))},
+        "inswapper_128": {
+            "target": rng.uniform(0, 1, (1, 3, 128, 128)),
+            "source": rng.normal(0, 0.04, (1, 512)),
+        },
+    }
+    for name, feeds in crops.items():
+        outputs = run_session(
+            pack.directory / FILES[name], {k: v.astype(np.float32) for k, v in feeds.items()}
+        )
+        assert all(np.isfinite(output).all() for output in outputs), name
+
+
+def test_emap_is_read_without_parsing_the_whole_file(pack: Pack) -> None:
+    expected = numpy_helper.to_array(onnx.load(str(pack.swapper)).graph.initializer[-1])
+    np.testing.assert_array_equal(read_last_initializer(pack.swapper), expected)
+
+
+def test_a_second_pack_request_reuses_the_files(pack: Pack) -> None:
+    before = pack.swapper.stat().st_mtime_ns
+    again = write_pack(pack.directory.parent, QUICK_WIDTH)
+    assert again.stats == pack.stats and again.swapper.stat().st_mtime_ns == before
+
+
+@pytest.mark.parametrize("name", [OURS, LEAN, CACHED, REFERENCE])
+def test_every_pipeline_swaps_one_face_into_a_group_photo(pack: Pack, name: str) -> None:
+    source = photo_like(512, 384, face_boxes(512, 384, 1), seed=1)
+    target = photo_like(768, 576, face_boxes(768, 576, 6), seed=2)
+    pipeline = load_pipeline(name, pack.directory, "cpu")
+    outcome = pipeline.swap(jpeg(source), jpeg(target), 3, 1024)
+    assert outcome.target_faces == 6
+    assert outcome.payload.startswith("iVBORw0KGgo")  # base64 of the PNG signature
+
+
+def test_forward_clock_times_each_model_file(pack: Pack) -> None:
+    class Session(ort.InferenceSession):
+        pass
+
+    clock = ForwardClock()
+    clock.install(Session)
+    session = Session(str(pack.directory / FILES["genderage"]), providers=["CPUExecutionProvider"])
+    session.run(None, {"data": np.zeros((1, 3, 96, 96), np.float32)})
+    assert list(clock.by_model()) == ["genderage.onnx"]
+    clock.reset()
+    assert clock.by_model() == {}
+
+
+def fake_results(ours_ms: float, reference_ms: float, ours_forward_share: float) -> Results:
+    """Results of a run in which every scenario took the given times and memory was as below."""
+    plan = scenarios(quick=True)
+    runs = [
+        Run(
+            pipeline,
+            scenario.key,
+            rep,
+            total,
+            total * share,
+            {"inswapper_128.onnx": total * share},
+            {},
+            900.0,
+            800.0,
+            700.0,
+            1000,
+        )
+        for scenario in plan
+        for rep in range(3)
+        for pipeline, total, share in ((OURS, ours_ms, ours_forward_share), (REFERENCE, reference_ms, 0.8))
+    ]
+    cold = [
+        ColdStart(pipeline, seconds, 0.5, seconds - 1, rss, rss, rss * 1.5, rss * 0.9)
+        for pipeline, seconds, rss in (
+            (OURS, 4.0, 800.0),
+            (REFERENCE, 10.0, 1000.0),
+            (LEAN, 3.0, 790.0),
+            (CACHED, 2.0, 400.0),
+        )
+    ]
+    return Results(
+        config={"providers": "cpu", "reps": 3, "cold_reps": 1, "cache_dir": "/cache", "width": 1},
+        stats=[],
+        scenarios=[asdict(s) for s in plan],
+        runs=runs,
+        cold=cold,
+        levers={"emap_full_parse_s": 1.0, "emap_direct_read_s": 0.001},
+        conditions={
+            "date": "today",
+            "cpu": "cpu",
+            "cores": 2,
+            "onnxruntime": "1",
+            "insightface": "2",
+            "numpy": "2",
+            "python": "3",
+            "load_before": [1, 1, 1],
+            "load_after": [1, 1, 1],
+            "wall_s": 100,
+        },
+    )
+
+
+def test_medians_leave_the_warm_up_out() -> None:
+    results = fake_results(1000.0, 2000.0, 0.99)
+    results.runs.append(Run(OURS, HEADLINE, -1, 99_999.0, 0.0, {}, {}, 0.0, 0.0, 0.0, 0))
+    assert results.median(OURS, HEADLINE) == 1000.0
+
+
+def test_summary_ends_with_the_headline_ratio() -> None:
+    lines = summary_lines(fake_results(1000.0, 2000.0, 0.99))
+    assert lines[-1] == "ours/reference median ratio: 0.50"
+    assert RATIO_LINE.match(lines[-1])
+
+
+def test_targets_report_what_is_missed() -> None:
+    verdicts = {target.name: target.met for target in targets(fake_results(1000.0, 2000.0, 0.90))}
+    assert verdicts[f"ours/reference, {scenarios(quick=True)[0].title}"]
+    assert not verdicts["ours: time outside model forwards (worst scenario)"]
+    assert not verdicts["resident memory after load, ours/reference"]  # 800 / 1000 > 0.7
+    assert verdicts["cold start, ours/reference"]  # 4 / 10 <= 0.5
+
+
+def test_report_says_the_figures_come_from_random_weights() -> None:
+    document = render(fake_results(1000.0, 2000.0, 0.99))
+    assert "cost-faithful stand-ins with random weights" in document
+    assert "outputs are noise" in document.replace("\n> ", " ")
+    assert f"ours/reference median ratio, {scenarios(quick=True)[0].title}: 0.50" in document
+    assert HEADLINE in {s.key for s in scenarios()}
+
+
+@pytest.mark.slow
+def test_quick_run_writes_the_report_and_ends_with_the_ratio(pack: Pack, tmp_path: Path) -> None:
+    doc = tmp_path / "benchmarks.md"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "--quick",
+            "--cache-dir",
+            str(pack.directory.parent),
+            "--doc",
+            str(doc),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert RATIO_LINE.match(done.stdout.strip().splitlines()[-1])
+    assert "random weights" in doc.read_text()
