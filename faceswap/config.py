@@ -67,7 +67,12 @@ class Settings(BaseSettings):
     detection_cache_size: int = Field(64, ge=0, le=10_000, description="Target detections kept (by content).")
 
     # Output
-    png_compression: int = Field(1, ge=0, le=9, description="PNG zlib level (the fast encoder ignores it).")
+    png_compression: int = Field(
+        1,
+        ge=0,
+        le=9,
+        description="PNG level: 0-1 the fast fpng encoder; 2-9 zlib at that level (smaller, slower).",
+    )
     jpeg_quality: int = Field(92, ge=1, le=100, description="JPEG quality.")
     webp_quality: int = Field(90, ge=1, le=100, description="WebP quality.")
     label_outputs: bool = Field(True, description="Mark outputs as AI-altered in XMP metadata.")

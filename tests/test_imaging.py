@@ -600,3 +600,13 @@ def test_a_png_text_bomb_is_refused() -> None:
     data = _save(Image.new("RGB", (4, 4)), "PNG", pnginfo=info)
     assert len(data) < 20_000
     assert _refusal(data).code == ErrorCode.INVALID_IMAGE
+
+
+def test_png_levels_above_one_trade_speed_for_size_with_identical_pixels() -> None:
+    rng = np.random.default_rng(3)
+    grainy = np.clip(rng.normal(128, 30, (240, 320, 1)), 0, 255).astype(np.uint8).repeat(3, axis=2)
+    fast = encode_image(grainy, "png", png_compression=1, label=False)
+    small = encode_image(grainy, "png", png_compression=9, label=False)
+    assert len(small) < len(fast)
+    for data in (fast, small):
+        assert np.array_equal(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR), grainy)
