@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from faceswap.errors import ErrorCode, SwapError
@@ -21,11 +21,9 @@ class FailpointSpec(BaseModel):
     spec: str = Field("", max_length=200, examples=["swap_oom:1", ""])
 
 
-def admin_router(
-    lifecycle: ModelLifecycle, failpoints: Failpoints, *, failpoints_enabled: bool, authorized: Any
-) -> APIRouter:
-    """The /admin routes; `authorized` is the API-key dependency."""
-    router = APIRouter(prefix="/admin", tags=["operations"], dependencies=[Depends(authorized)])
+def admin_router(lifecycle: ModelLifecycle, failpoints: Failpoints, *, failpoints_enabled: bool) -> APIRouter:
+    """The /admin routes; mounted only when an API key guards them."""
+    router = APIRouter(prefix="/admin", tags=["operations"])
 
     @router.post("/reload")
     async def reload() -> dict[str, Any]:

@@ -12,17 +12,17 @@ from contextlib import asynccontextmanager
 from types import FrameType
 from typing import Annotated, Any, Literal, TypeVar
 
-from fastapi import Depends, FastAPI, File, Form, Request, UploadFile
+from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException
+from starlette.types import Scope
 
 from faceswap import __version__
 from faceswap.admin import admin_router
 from faceswap.config import Settings, get_settings
-from faceswap.errors import ErrorCode, SwapError
+from faceswap.errors import ErrorCode, SwapError, image_too_large
 from faceswap.failpoints import Failpoints
 from faceswap.fetch import ImageFetcher
 from faceswap.http_guard import RequestGuard, new_request_id
@@ -38,17 +38,19 @@ from faceswap.schemas import (
     SwapInput,
     SwapOptions,
     SwapOutput,
+    validated,
+    validation_message,
 )
 from faceswap.service import SwapService
 
-__all__ = ["create_app", "error_payload", "validation_message"]
+__all__ = ["create_app", "error_payload"]
 
 log = logging.getLogger(__name__)
 
 UNPARSEABLE_BODY = "The request body could not be parsed: send UTF-8 JSON that is not deeply nested."
-ModelT = TypeVar("ModelT", bound=BaseModel)
 T = TypeVar("T")
 DISCONNECT_POLL = 0.25
+OPEN_PATHS = frozenset({"/health", "/ping"})
 
 RUNPOD_KEPT_CODES = frozenset(
     {ErrorCode.UNAUTHORIZED, ErrorCode.IMAGE_TOO_LARGE, ErrorCode.BUSY, ErrorCode.NOT_READY}
@@ -75,12 +77,7 @@ def _is_runsync(path: str) -> bool:
 
 def error_payload(path: str, request_id: str, error: SwapError) -> tuple[int, dict[str, Any]]:
     """The status and body for `error` on `path` (RunPod's envelope on /runsync)."""
-    body = {
-        "success": False,
-        "error_code": error.code.value,
-        "message": error.message,
-        "request_id": request_id,
-    }
+    body = error.body(request_id)
     if not _is_runsync(path):
         return error.status, body
     if error.code in RUNPOD_KEPT_CODES:
@@ -100,45 +97,23 @@ def _error_response(request: Request, error: SwapError) -> JSONResponse:
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-def validation_message(errors: list[Any]) -> str:
-    """One readable sentence from pydantic's error list."""
-    if not errors:
-        return "The request is not valid."
-    first = errors[0]
-    if first.get("type") == "json_invalid":
-        return "The request body is not valid JSON."
-    location = ".".join(str(part) for part in first.get("loc", ()) if part not in ("body", "input"))
-    message = str(first.get("msg", "is not valid")).removeprefix("Value error, ")
-    if first.get("type") == "extra_forbidden":
-        message = "is not a known field"
-    sentence = f"{location}: {message}" if location else message
-    return sentence[:299].rstrip(".") + "."
-
-
 def _too_large(path: str, request_id: str, limit: int) -> tuple[int, dict[str, Any]]:
-    error = SwapError(
-        ErrorCode.IMAGE_TOO_LARGE, f"The request body is larger than the {limit // (1024 * 1024)} MiB limit."
-    )
-    return error_payload(path, request_id, error)
-
-
-def _validated(model: type[ModelT], fields: dict[str, Any]) -> ModelT:
-    try:
-        return model.model_validate(fields)
-    except ValidationError as exc:
-        raise SwapError(ErrorCode.INVALID_INPUT, validation_message(list(exc.errors()))) from exc
+    return error_payload(path, request_id, image_too_large("request body", limit))
 
 
 async def _read_upload(upload: UploadFile, role: str, limit: int) -> bytes:
     data = await upload.read(limit + 1)
     if len(data) > limit:
-        raise SwapError(
-            ErrorCode.IMAGE_TOO_LARGE,
-            f"The {role} image is larger than the {limit // (1024 * 1024)} MiB limit.",
-        )
+        raise image_too_large(f"{role} image", limit)
     if not data:
         raise SwapError(ErrorCode.INVALID_IMAGE, f"The {role} image is empty.")
     return data
+
+
+def _index_or_word(text: str) -> int | str:
+    """A form field's number as an int (for validation), anything else as it was sent."""
+    value = text.strip()
+    return int(value) if value.isascii() and value.isdigit() else value
 
 
 def _wants_image(accept: str) -> bool:
@@ -194,23 +169,30 @@ def _service(request: Request) -> SwapService:
     return request.app.state.service  # type: ignore[no-any-return]
 
 
-async def require_api_key(request: Request) -> None:
-    """Refuse the request unless it carries the configured API key (when one is configured)."""
-    settings: Settings = request.app.state.settings
+def key_checker(settings: Settings) -> Callable[[Scope], bool] | None:
+    """The API-key check for every route but the open ones (None when no key is configured)."""
     if settings.api_key is None:
-        return
+        return None
     expected = settings.api_key.get_secret_value().encode()
-    authorization = request.headers.get("authorization", "")
-    scheme, _, token = authorization.partition(" ")
-    offered = token.strip() if scheme.lower() == "bearer" else request.headers.get("x-api-key", "")
-    if not hmac.compare_digest(offered.encode(), expected):
-        raise SwapError(
-            ErrorCode.UNAUTHORIZED,
-            "This endpoint needs the API key: send Authorization: Bearer <key> or X-API-Key: <key>.",
-        )
+    open_paths = OPEN_PATHS | ({"/metrics"} if settings.metrics_public else set())
+
+    def authorized(scope: Scope) -> bool:
+        if scope["path"] in open_paths:
+            return True
+        headers = dict(scope.get("headers", ()))
+        scheme, _, token = headers.get(b"authorization", b"").partition(b" ")
+        offered = token.strip() if scheme.lower() == b"bearer" else headers.get(b"x-api-key", b"")
+        return hmac.compare_digest(offered, expected)
+
+    return authorized
 
 
-Authorized = Annotated[None, Depends(require_api_key)]
+def _unauthorized(path: str, request_id: str) -> tuple[int, dict[str, Any]]:
+    error = SwapError(
+        ErrorCode.UNAUTHORIZED,
+        "This endpoint needs the API key: send Authorization: Bearer <key> or X-API-Key: <key>.",
+    )
+    return error_payload(path, request_id, error)
 
 
 def create_app(
@@ -251,8 +233,8 @@ def create_app(
         version=__version__,
         summary="Swap a face from a source photo into a chosen face of a target photo.",
         lifespan=lifespan,
-        # With an API key the schema is served behind it (below) and the browser docs are off.
-        openapi_url=None if settings.api_key else "/openapi.json",
+        # With an API key the schema needs it like every route, and the browser docs (which cannot
+        # send it) are off.
         docs_url=None if settings.api_key else "/docs",
         redoc_url=None if settings.api_key else "/redoc",
     )
@@ -261,7 +243,13 @@ def create_app(
     app.state.failpoints = failpoints
     app.state.metrics = metrics
     app.add_middleware(RequestMetrics, metrics=metrics)
-    app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes, too_large=_too_large)
+    app.add_middleware(
+        RequestGuard,
+        max_body_bytes=settings.max_body_bytes,
+        too_large=_too_large,
+        authorize=key_checker(settings),
+        unauthorized=_unauthorized,
+    )
 
     @app.exception_handler(SwapError)
     async def swap_error(request: Request, exc: SwapError) -> JSONResponse:
@@ -294,14 +282,13 @@ def create_app(
         )
 
     @app.post("/swap", response_model=SwapOutput, responses=ERROR_RESPONSES, tags=["swap"])
-    async def swap(request: Request, body: SwapInput, _: Authorized) -> dict[str, Any]:
+    async def swap(request: Request, body: SwapInput) -> dict[str, Any]:
         """Swap the source's face into the target's chosen face."""
         return await _unless_client_leaves(request, _service(request).swap(body, _request_id(request)))
 
     @app.post("/swap/upload", response_model=SwapOutput, responses=ERROR_RESPONSES, tags=["swap"])
     async def swap_upload(
         request: Request,
-        _: Authorized,
         source: Annotated[UploadFile, File(description="The photo whose face identity is used.")],
         target: Annotated[UploadFile, File(description="The photo whose face is replaced.")],
         source_index: Annotated[int, Form(ge=1)] = 1,
@@ -309,11 +296,11 @@ def create_app(
         output_format: Annotated[Literal["png", "jpeg", "webp"], Form()] = "png",
     ) -> Response:
         """Multipart upload: `curl -F source=@a.jpg -F target=@b.jpg -H 'Accept: image/*' -o out.png`."""
-        options = _validated(
+        options = validated(
             SwapOptions,
             {
                 "source_index": source_index,
-                "target_index": int(target_index) if target_index.strip().isdigit() else target_index.strip(),
+                "target_index": _index_or_word(target_index),
                 "output_format": output_format,
             },
         )
@@ -330,44 +317,24 @@ def create_app(
         return JSONResponse(body)
 
     @app.post("/faces", response_model=FacesOutput, responses=ERROR_RESPONSES, tags=["faces"])
-    async def faces(request: Request, body: FacesInput, _: Authorized) -> dict[str, Any]:
+    async def faces(request: Request, body: FacesInput) -> dict[str, Any]:
         """The faces of an image, numbered as `source_index`/`target_index` number them."""
         return await _unless_client_leaves(request, _service(request).faces(body, _request_id(request)))
 
     @app.post("/runsync", responses=ERROR_RESPONSES, tags=["swap"])
-    async def runsync(request: Request, envelope: RunPodEnvelope, _: Authorized) -> dict[str, Any]:
+    async def runsync(request: Request, envelope: RunPodEnvelope) -> dict[str, Any]:
         """RunPod's envelope around /swap (or /faces with `"action": "faces"`): `{"input": {...}}` in."""
-        fields = dict(envelope.input)
-        action = fields.pop("action", "swap")
         request_id = _request_id(request)
-        if action == "faces":
-            work = _service(request).faces(_validated(FacesInput, fields), request_id)
-        elif action == "swap":
-            work = _service(request).swap(_validated(SwapInput, fields), request_id)
-        else:
-            raise SwapError(ErrorCode.INVALID_INPUT, 'action must be "swap" (the default) or "faces".')
-        output = await _unless_client_leaves(request, work)
+        output = await _unless_client_leaves(request, _service(request).run_input(envelope.input, request_id))
         return {"id": request_id, "status": "COMPLETED", "output": output}
 
     @app.get("/metrics", tags=["operations"], response_class=Response)
-    async def metrics_endpoint(request: Request) -> Response:
+    async def metrics_endpoint() -> Response:
         """Prometheus metrics (needs the API key unless FACESWAP_METRICS_PUBLIC is set)."""
-        if not settings.metrics_public:
-            await require_api_key(request)
         return Response(metrics.render(), media_type=METRICS_CONTENT_TYPE)
 
-    app.include_router(
-        admin_router(
-            lifecycle, failpoints, failpoints_enabled=bool(settings.failpoints), authorized=require_api_key
-        )
-    )
-
-    if settings.api_key:
-
-        @app.get("/openapi.json", include_in_schema=False)
-        async def openapi_schema(_: Authorized) -> dict[str, Any]:
-            """The OpenAPI schema, behind the key like every route but /health and /ping."""
-            return app.openapi()
+    if settings.api_key is not None:
+        app.include_router(admin_router(lifecycle, failpoints, failpoints_enabled=bool(settings.failpoints)))
 
     @app.get("/health", tags=["operations"])
     async def health() -> JSONResponse:

@@ -3,7 +3,10 @@
 Exception tree::
 
     SwapError(code, message)          every failure a client can be told about
-      └─ carries an ErrorCode; ERROR_STATUS maps it to its HTTP status
+      │  carries an ErrorCode; ERROR_STATUS maps it to its HTTP status
+      └─ ModelError (faceswap.modelfiles): NOT_READY, the models cannot be used
+           ├─ ModelFileError            a file is missing, an LFS pointer, truncated, the wrong model
+           └─ ModelLoadError            ONNX Runtime could not load a checked file, or no such provider
 
 Library errors (cv2, onnxruntime, httpx, PIL) are converted where each stage calls them,
 ``raise SwapError(...) from exc``, so nothing else ever reaches an adapter.
@@ -13,7 +16,9 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["ERROR_STATUS", "ErrorCode", "SwapError"]
+__all__ = ["ERROR_STATUS", "ErrorCode", "SwapError", "describe_size", "image_too_large"]
+
+_MiB = 1024 * 1024
 
 
 class ErrorCode(StrEnum):
@@ -62,6 +67,15 @@ class SwapError(Exception):
         self.message = message
         self.retry_after = retry_after
 
+    def body(self, request_id: str) -> dict[str, object]:
+        """The contract's failure object."""
+        return {
+            "success": False,
+            "error_code": self.code.value,
+            "message": self.message,
+            "request_id": request_id,
+        }
+
     @property
     def status(self) -> int:
         """The HTTP status the contract gives this error's code."""
@@ -69,3 +83,17 @@ class SwapError(Exception):
 
     def __repr__(self) -> str:
         return f"SwapError({self.code.value}, {self.message!r})"
+
+
+def describe_size(size: int) -> str:
+    """A byte count as a person would write it."""
+    if size % _MiB == 0:
+        return f"{size // _MiB} MiB"
+    if size % 1024 == 0:
+        return f"{size // 1024} KiB"
+    return f"{size} bytes"
+
+
+def image_too_large(role: str, limit: int) -> SwapError:
+    """IMAGE_TOO_LARGE for `role` (e.g. "source image", "request body") over `limit` bytes."""
+    return SwapError(ErrorCode.IMAGE_TOO_LARGE, f"The {role} is larger than {describe_size(limit)}.")

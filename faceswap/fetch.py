@@ -33,7 +33,7 @@ import httpcore
 import httpx
 
 from faceswap.config import Settings
-from faceswap.errors import ErrorCode, SwapError
+from faceswap.errors import ErrorCode, SwapError, image_too_large
 from faceswap.imaging import looks_like_image
 from faceswap.urlguard import (
     IPAddress,
@@ -63,7 +63,6 @@ Resolver = Callable[[str], Awaitable[list[str]]]
 
 _SNIFF_BYTES = 12  # enough for every signature looks_like_image knows (WebP's is the longest)
 _HEADERS = {"Accept": "image/jpeg, image/png, image/webp, image/gif", "Accept-Encoding": "identity"}
-_MiB = 1024 * 1024
 
 
 class BlockedAddressError(Exception):
@@ -210,20 +209,6 @@ class GuardedTransport(httpx.AsyncBaseTransport):
         await self._pool.aclose()
 
 
-def _describe_size(size: int) -> str:
-    """A byte count as a person would write it."""
-    if size % _MiB == 0:
-        return f"{size // _MiB} MiB"
-    if size % 1024 == 0:
-        return f"{size // 1024} KiB"
-    return f"{size} bytes"
-
-
-def _too_large(role: str, limit: int) -> SwapError:
-    """IMAGE_TOO_LARGE for one image."""
-    return SwapError(ErrorCode.IMAGE_TOO_LARGE, f"The {role} image is larger than {_describe_size(limit)}.")
-
-
 def _require_image(head: bytes, role: str) -> None:
     """Refuse a body whose first bytes are not an accepted image format."""
     if looks_like_image(head) is None:
@@ -248,13 +233,13 @@ async def _read_body(response: httpx.Response, limit: int, role: str) -> bytes:
     """The body, counted while it streams, stopped at the first byte over the limit or a non-image start."""
     declared = _declared_length(response)
     if declared is not None and declared > limit:
-        raise _too_large(role, limit)
+        raise image_too_large(f"{role} image", limit)
     body = bytearray()
     sniffed = False
     async for chunk in response.aiter_raw():
         body += chunk
         if len(body) > limit:
-            raise _too_large(role, limit)
+            raise image_too_large(f"{role} image", limit)
         if not sniffed and len(body) >= _SNIFF_BYTES:
             _require_image(bytes(body[:_SNIFF_BYTES]), role)
             sniffed = True

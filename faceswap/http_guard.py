@@ -1,4 +1,4 @@
-"""ASGI middleware: a request id on every request and log line, and a body cap enforced while reading."""
+"""ASGI middleware: a request id on every request and log line, the API key, and the body cap."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ REQUEST_ID_HEADER = b"x-request-id"
 _VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 TooLargeBody = Callable[[str, str, int], tuple[int, dict[str, object]]]
+Unauthorized = Callable[[str, str], tuple[int, dict[str, object]]]
+Authorize = Callable[[Scope], bool]
 
 
 def new_request_id() -> str:
@@ -43,16 +45,27 @@ def _declared_length(scope: Scope) -> int | None:
 
 
 class RequestGuard:
-    """Assigns the request id (honouring a sane X-Request-ID) and refuses bodies over `max_body_bytes`.
+    """Assigns the request id (honouring a sane X-Request-ID), checks the API key, caps the body.
 
-    The body is read here, counted as it arrives, and replayed to the app; one byte over the cap
-    ends the read and answers with `too_large(path, request_id, limit)`'s status and body.
+    Both checks come before a byte of the body is read: a request `authorize(scope)` refuses is
+    answered with `unauthorized(path, request_id)`; the body is then counted as it arrives and
+    replayed to the app, and one byte over `max_body_bytes` answers `too_large(path, request_id, limit)`.
     """
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, too_large: TooLargeBody) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        too_large: TooLargeBody,
+        authorize: Authorize | None = None,
+        unauthorized: Unauthorized | None = None,
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.too_large = too_large
+        self.authorize = authorize
+        self.unauthorized = unauthorized
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -69,12 +82,17 @@ class RequestGuard:
                 message = {**message, "headers": headers}
             await send(message)
 
+        if self.authorize is not None and self.unauthorized is not None and not self.authorize(scope):
+            status, payload = self.unauthorized(scope["path"], request_id)
+            await _answer(send_with_id, status, payload, [(b"www-authenticate", b'Bearer realm="faceswap"')])
+            return
         if scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send_with_id)
             return
         body = await self._read_body(scope, receive)
         if body is None:
-            await self._refuse(scope, send_with_id, request_id)
+            status, payload = self.too_large(scope["path"], request_id, self.max_body_bytes)
+            await _answer(send_with_id, status, payload, [(b"connection", b"close")])
             return
         await self.app(scope, _replay(body, receive), send_with_id)
 
@@ -97,21 +115,23 @@ class RequestGuard:
                 break
         return b"".join(chunks)
 
-    async def _refuse(self, scope: Scope, send: Send, request_id: str) -> None:
-        status, payload = self.too_large(scope["path"], request_id, self.max_body_bytes)
-        content = json.dumps(payload).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(content)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": content})
+
+async def _answer(
+    send: Send, status: int, payload: dict[str, object], headers: list[tuple[bytes, bytes]]
+) -> None:
+    content = json.dumps(payload).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(content)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": content})
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from faceswap.errors import ErrorCode, SwapError
 
 __all__ = [
     "ErrorBody",
@@ -17,6 +19,8 @@ __all__ = [
     "SwapOutput",
     "SwapPair",
     "SwappedFace",
+    "validated",
+    "validation_message",
 ]
 
 URL_MAX = 4096
@@ -217,3 +221,29 @@ class RunPodEnvelope(BaseModel):
         description="The /swap fields.",
         examples=[{"source_url": "https://example.com/me.jpg", "target_url": "https://example.com/t.jpg"}],
     )
+
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def validation_message(errors: list[Any]) -> str:
+    """One readable sentence from pydantic's error list."""
+    if not errors:
+        return "The request is not valid."
+    first = errors[0]
+    if first.get("type") == "json_invalid":
+        return "The request body is not valid JSON."
+    location = ".".join(str(part) for part in first.get("loc", ()) if part != "body")
+    message = str(first.get("msg", "is not valid")).removeprefix("Value error, ")
+    if first.get("type") == "extra_forbidden":
+        message = "is not a known field"
+    sentence = f"{location}: {message}" if location else message
+    return sentence[:299].rstrip(".") + "."
+
+
+def validated(model: type[ModelT], fields: object) -> ModelT:
+    """`fields` as `model`, or INVALID_INPUT with one readable sentence."""
+    try:
+        return model.model_validate(fields)
+    except ValidationError as exc:
+        raise SwapError(ErrorCode.INVALID_INPUT, validation_message(list(exc.errors()))) from exc

@@ -7,18 +7,18 @@ import base64
 import binascii
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from faceswap.config import Settings
-from faceswap.errors import ErrorCode, SwapError
+from faceswap.errors import ErrorCode, SwapError, image_too_large
 from faceswap.fetch import ImageFetcher
 from faceswap.imaging import encode_image, to_base64
 from faceswap.lifecycle import ModelLifecycle
 from faceswap.metrics import Metrics
 from faceswap.preview import annotate_faces
-from faceswap.schemas import FacesInput, SwapInput, SwapOptions
+from faceswap.schemas import FacesInput, SwapInput, SwapOptions, validated
 
 __all__ = ["Limiter", "SwapService", "decode_base64_image"]
 
@@ -37,42 +37,56 @@ def decode_base64_image(text: str, role: str, max_bytes: int) -> bytes:
                 ErrorCode.INVALID_INPUT,
                 f"{role}_image has a data: prefix that is not data:image/...;base64,",
             )
+    payload = "".join(payload.split())
     if len(payload) // 4 * 3 > max_bytes + 3:
-        raise SwapError(
-            ErrorCode.IMAGE_TOO_LARGE,
-            f"The {role} image is larger than the {max_bytes // (1024 * 1024)} MiB limit.",
-        )
+        raise image_too_large(f"{role} image", max_bytes)
     try:
-        data = base64.b64decode("".join(payload.split()), validate=True)
+        data = base64.b64decode(payload, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise SwapError(ErrorCode.INVALID_INPUT, f"{role}_image is not valid base64.") from exc
     if not data:
         raise SwapError(ErrorCode.INVALID_IMAGE, f"The {role} image is empty.")
     if len(data) > max_bytes:
-        raise SwapError(
-            ErrorCode.IMAGE_TOO_LARGE,
-            f"The {role} image is larger than the {max_bytes // (1024 * 1024)} MiB limit.",
-        )
+        raise image_too_large(f"{role} image", max_bytes)
     return data
 
 
+def _busy() -> SwapError:
+    return SwapError(
+        ErrorCode.BUSY, "The worker is busy with other requests; retry shortly.", retry_after=BUSY_RETRY_AFTER
+    )
+
+
 class Limiter:
-    """At most `concurrency` jobs at once and `queue` waiting; beyond that, BUSY at once."""
+    """At most `concurrency` jobs at once and `queue` more admitted; beyond that, BUSY at once.
+
+    Admission comes first, before any download, so a flood of requests costs neither bandwidth
+    nor memory; slots are taken only for the blocking work. Call everything on the event loop.
+    """
 
     def __init__(self, concurrency: int, queue: int) -> None:
         self._slots = asyncio.Semaphore(concurrency)
+        self._capacity = concurrency + queue
         self._queue = queue
+        self.admitted = 0
         self.waiting = 0
         self.running = 0
 
+    def admit(self) -> bool:
+        """Count one more request in, or False when the worker is full."""
+        if self.admitted >= self._capacity:
+            return False
+        self.admitted += 1
+        return True
+
+    def leave(self) -> None:
+        """An admitted request is done."""
+        self.admitted -= 1
+
     async def acquire(self) -> None:
-        """Wait for a slot, or refuse when the queue is full."""
+        """Wait for a slot; BUSY when the queue is full (abandoned work can hold slots past its deadline)."""
         if self._slots.locked() and self.waiting >= self._queue:
-            raise SwapError(
-                ErrorCode.BUSY,
-                "The worker is busy with other requests; retry shortly.",
-                retry_after=BUSY_RETRY_AFTER,
-            )
+            raise _busy()
         self.waiting += 1
         try:
             await self._slots.acquire()
@@ -128,7 +142,22 @@ class SwapService:
         """The faces of an image, numbered as swaps number them, with an optional annotated preview."""
         return await self._within_deadline(self._faces(request, request_id))
 
-    async def _within_deadline(self, work: Awaitable[T]) -> T:
+    async def run_input(self, fields: object, request_id: str) -> dict[str, Any]:
+        """A RunPod `input` object: a swap, or with `"action": "faces"` the face list."""
+        if not isinstance(fields, dict):
+            raise SwapError(ErrorCode.INVALID_INPUT, "input must be a JSON object with the swap fields.")
+        action = fields.get("action", "swap")
+        rest = {name: value for name, value in fields.items() if name != "action"}
+        if action == "faces":
+            return await self.faces(validated(FacesInput, rest), request_id)
+        if action == "swap":
+            return await self.swap(validated(SwapInput, rest), request_id)
+        raise SwapError(ErrorCode.INVALID_INPUT, 'action must be "swap" (the default) or "faces".')
+
+    async def _within_deadline(self, work: Coroutine[Any, Any, T]) -> T:
+        if not self.limiter.admit():
+            work.close()
+            raise _busy()
         try:
             async with asyncio.timeout(self.settings.request_timeout):
                 return await work
@@ -137,6 +166,8 @@ class SwapService:
                 ErrorCode.TIMEOUT,
                 f"The request took longer than {self.settings.request_timeout:g} seconds and was stopped.",
             ) from exc
+        finally:
+            self.limiter.leave()
 
     def _deadline(self) -> float:
         return time.monotonic() + self.settings.request_timeout

@@ -413,3 +413,43 @@ def test_ten_simultaneous_requests_get_successes_or_busy(settings: Settings, one
                 assert int(response.headers["retry-after"]) > 0
         assert httpx.get(f"{url}/health").status_code == 200
         assert httpx.post(f"{url}/swap", json=body, timeout=60).status_code == 200
+
+
+def test_busy_is_answered_before_any_download(
+    settings: Settings, host: ImageHost, one_face_png: bytes
+) -> None:
+    slow_url = host.serve("/slow-busy.png", one_face_png, delay=1.5)
+    tight = derive(settings, max_concurrency=1, max_queue=0)
+    body = {"source_url": slow_url, "target_url": slow_url}
+    with serve(tight) as url:
+        wait_ready(url)
+        hits_before = host.hits.count("/slow-busy.png")
+        first = threading.Thread(target=lambda: httpx.post(f"{url}/swap", json=body, timeout=60))
+        first.start()
+        wait_until(lambda: host.hits.count("/slow-busy.png") > hits_before, 10)
+        busy = httpx.post(f"{url}/swap", json=body, timeout=60)
+        assert_error(busy, 503, "BUSY")
+        first.join()
+        assert host.hits.count("/slow-busy.png") == hits_before + 2
+
+
+def test_the_key_is_checked_before_the_body_is_read(settings: Settings) -> None:
+    with serve(derive(settings, api_key="s3cret-key")) as url:
+        for path in ("/swap", "/runsync"):
+            response = httpx.post(
+                f"{url}{path}", content=b'{"input": {', headers={"Content-Type": "application/json"}
+            )
+            assert response.status_code == 401, path
+        assert httpx.get(f"{url}/openapi.json").status_code == 401
+        assert httpx.get(f"{url}/openapi.json", headers={"X-API-Key": "s3cret-key"}).status_code == 200
+
+
+def test_a_non_ascii_digit_index_is_invalid_input_not_a_crash(base_url: str, one_face_png: bytes) -> None:
+    files = {"source": ("a.png", one_face_png, "image/png"), "target": ("b.png", one_face_png, "image/png")}
+    response = httpx.post(f"{base_url}/swap/upload", files=files, data={"target_index": "²"}, timeout=30)
+    assert_error(response, 422, "INVALID_INPUT")
+
+
+def test_runsync_without_input_names_the_field(base_url: str) -> None:
+    response = httpx.post(f"{base_url}/runsync", json={}, timeout=30)
+    assert "input" in response.json()["output"]["message"]

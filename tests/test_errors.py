@@ -33,5 +33,16 @@ def test_public_names_are_pinned() -> None:
     assert (
         faceswap.errors.__all__
         == sorted(faceswap.errors.__all__)
-        == ["ERROR_STATUS", "ErrorCode", "SwapError"]
+        == ["ERROR_STATUS", "ErrorCode", "SwapError", "describe_size", "image_too_large"]
     )
+
+
+def test_sizes_read_as_a_person_writes_them() -> None:
+    from faceswap.errors import describe_size, image_too_large
+
+    assert [describe_size(n) for n in (20 * 1024 * 1024, 2048, 500_000)] == [
+        "20 MiB",
+        "2 KiB",
+        "500000 bytes",
+    ]
+    assert image_too_large("source image", 500_000).message == "The source image is larger than 500000 bytes."

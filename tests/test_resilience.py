@@ -42,38 +42,49 @@ def test_one_oom_is_recovered_and_the_step_is_reported(settings: Settings, body:
         assert "faceswap_oom_recoveries_total 1.0" in metrics
 
 
+KEY = {"Authorization": "Bearer admin-key"}
+
+
 def test_persistent_oom_answers_out_of_memory_until_cleared(settings: Settings, body: dict[str, Any]) -> None:
-    with app_in_thread(create_app(derive(settings, failpoints="swap_oom:99"))) as url:
+    with app_in_thread(create_app(derive(settings, failpoints="swap_oom:99", api_key="admin-key"))) as url:
         wait_ready(url)
-        failed = httpx.post(f"{url}/runsync", json={"input": body}, timeout=60)
+        failed = httpx.post(f"{url}/runsync", json={"input": body}, headers=KEY, timeout=60)
         assert failed.status_code == 200
         assert failed.json()["output"]["error_code"] == "OUT_OF_MEMORY"
         assert "out of memory" in failed.json()["output"]["message"]
-        cleared = httpx.put(f"{url}/admin/failpoints", json={"spec": ""})
+        assert httpx.put(f"{url}/admin/failpoints", json={"spec": ""}).status_code == 401
+        cleared = httpx.put(f"{url}/admin/failpoints", json={"spec": ""}, headers=KEY)
         assert cleared.json() == {"failpoints": {}}
-        assert httpx.post(f"{url}/swap", json=body, timeout=60).status_code == 200
+        assert httpx.post(f"{url}/swap", json=body, headers=KEY, timeout=60).status_code == 200
 
 
 def test_failpoints_cannot_be_set_unless_the_worker_started_with_them(settings: Settings) -> None:
+    with app_in_thread(create_app(derive(settings, api_key="admin-key"))) as url:
+        response = httpx.put(f"{url}/admin/failpoints", json={"spec": "swap_oom:1"}, headers=KEY)
+        assert response.status_code in (404, 405)
+
+
+def test_admin_routes_exist_only_behind_an_api_key(settings: Settings) -> None:
     with app_in_thread(create_app(settings)) as url:
-        assert httpx.put(f"{url}/admin/failpoints", json={"spec": "swap_oom:1"}).status_code in (404, 405)
+        assert httpx.post(f"{url}/admin/reload").status_code == 404
 
 
 def test_repeated_ooms_make_the_worker_unhealthy_until_reloaded(
     settings: Settings, body: dict[str, Any]
 ) -> None:
-    with app_in_thread(create_app(derive(settings, failpoints="swap_oom:6"))) as url:
+    keyed = derive(settings, failpoints="swap_oom:6", api_key="admin-key")
+    with app_in_thread(create_app(keyed)) as url, httpx.Client(headers=KEY, timeout=60) as client:
         wait_ready(url)
         for _ in range(3):
-            assert httpx.post(f"{url}/swap", json=body, timeout=60).json()["error_code"] == "OUT_OF_MEMORY"
+            assert client.post(f"{url}/swap", json=body).json()["error_code"] == "OUT_OF_MEMORY"
         health = httpx.get(f"{url}/health")
         assert health.status_code == 503
         assert "out of memory 3 times in a row" in health.json()["reason"]
         assert httpx.get(f"{url}/ping").status_code == 503
-        assert httpx.post(f"{url}/swap", json=body, timeout=60).json()["error_code"] == "NOT_READY"
-        reloaded = httpx.post(f"{url}/admin/reload", timeout=60)
+        assert client.post(f"{url}/swap", json=body).json()["error_code"] == "NOT_READY"
+        reloaded = client.post(f"{url}/admin/reload")
         assert reloaded.json()["status"] == "ready"
-        assert httpx.post(f"{url}/swap", json=body, timeout=60).status_code == 200
+        assert client.post(f"{url}/swap", json=body).status_code == 200
 
 
 def test_slow_swaps_time_out_while_other_requests_are_served(
