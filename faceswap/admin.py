@@ -31,9 +31,8 @@ def admin_router(lifecycle: ModelLifecycle, failpoints: Failpoints, *, failpoint
         ready = await asyncio.to_thread(lifecycle.reload)
         state = lifecycle.state
         if not ready:
-            raise SwapError(
-                ErrorCode.NOT_READY, "The models did not load; /health says which file and the fix."
-            )
+            lifecycle.keep_trying()
+            raise SwapError(ErrorCode.NOT_READY, f"The models did not load: {state.reason}")
         return {"status": state.status.value, "load_seconds": round(state.load_seconds or 0.0, 3)}
 
     if failpoints_enabled:

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import numpy as np
 import onnxruntime as ort
@@ -28,7 +28,7 @@ from faceswap.failpoints import Failpoints, allocation_failure
 from faceswap.imaging import OutputFormat, decode_image, encode_image, fit_within
 from faceswap.inference import SWAP_CROP, embed_face, identity_latent, shrink_arena_options, swap_crop
 from faceswap.memory import is_out_of_memory
-from faceswap.models import FaceModels
+from faceswap.models import FaceModels, Swapper
 from faceswap.selection import Assignment, TargetChoice, best_match, plan_assignments
 
 __all__ = ["Engine", "OutputFormat", "SourceIdentity", "SwapResult"]
@@ -90,11 +90,11 @@ class Engine:
         models: FaceModels,
         settings: Settings,
         failpoints: Failpoints | None = None,
-        cpu_models: Callable[[], FaceModels] | None = None,
+        cpu_swapper: Callable[[], Swapper] | None = None,
     ) -> None:
         self.models = models
-        self._cpu_models = cpu_models
-        self._cpu_loaded: FaceModels | None = None
+        self._load_cpu_swapper = cpu_swapper
+        self._cpu_loaded: Swapper | None = None
         self._cpu_lock = threading.Lock()
         self.settings = settings
         self.failpoints = failpoints or Failpoints()
@@ -286,7 +286,7 @@ class Engine:
 
         attempts = [attempt(None), attempt(self._shrink_options)]
         notes = ["swap: out of memory, retried after releasing the memory arena"]
-        if self._cpu_models is not None:
+        if self._load_cpu_swapper is not None:
             attempts.append(attempt(None, on_cpu=True))
             notes.append("swap: out of memory on the GPU, retried on the CPU")
         swapped = self._with_oom_recovery("swap", attempts, notes, recoveries)
@@ -295,14 +295,14 @@ class Engine:
             height, width = patch.pixels.shape[:2]
             frame[patch.y : patch.y + height, patch.x : patch.x + width] = patch.pixels
 
-    def _cpu_swapper(self) -> Any:
+    def _cpu_swapper(self) -> Swapper:
         """The swapper on the CPU provider, loaded on first need (only with FACESWAP_CPU_FALLBACK)."""
-        assert self._cpu_models is not None
+        assert self._load_cpu_swapper is not None
         with self._cpu_lock:
             if self._cpu_loaded is None:
-                log.warning("loading the CPU fallback models")
-                self._cpu_loaded = self._cpu_models()
-            return self._cpu_loaded.swapper
+                log.warning("loading the CPU fallback swapper")
+                self._cpu_loaded = self._load_cpu_swapper()
+            return self._cpu_loaded
 
     def _with_oom_recovery(
         self, stage: str, attempts: list[Callable[[], T]], notes: list[str], recoveries: list[str]

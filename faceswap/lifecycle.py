@@ -15,14 +15,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
 
 from faceswap.config import Settings
 from faceswap.engine import Engine
 from faceswap.errors import ErrorCode, SwapError
 from faceswap.failpoints import Failpoints
 from faceswap.modelfiles import MODEL_SPECS
-from faceswap.models import ModelError, ModelLoadError, clear_model_cache, load_models
+from faceswap.models import (
+    FaceModels,
+    ModelError,
+    ModelLoadError,
+    Swapper,
+    clear_model_cache,
+    load_cpu_swapper,
+    load_models,
+)
 
 __all__ = ["ModelLifecycle", "ModelState", "Status"]
 
@@ -83,7 +90,8 @@ class ModelLifecycle:
         self._state = ModelState(Status.LOADING)
         self._engine: Engine | None = None
         self._oom_streak = 0
-        self._started = time.monotonic()
+        self.retrying = False
+        self._retry_task: asyncio.Task[None] | None = None
 
     @property
     def state(self) -> ModelState:
@@ -108,19 +116,16 @@ class ModelLifecycle:
             )
         if state.status is Status.FAILED:
             raise SwapError(
-                ErrorCode.NOT_READY,
-                "The face models failed to load; the worker's /health endpoint says which file and the fix.",
-                retry_after=30,
+                ErrorCode.NOT_READY, f"The worker cannot take swaps: {state.reason}", retry_after=30
             )
         raise SwapError(
             ErrorCode.NOT_READY, "The face models are still loading; try again shortly.", retry_after=5
         )
 
-    def _cpu_fallback(self, models: Any) -> Callable[[], Any] | None:
+    def _cpu_fallback(self, models: FaceModels) -> Callable[[], Swapper] | None:
         if not self.settings.cpu_fallback or "CUDAExecutionProvider" not in models.providers:
             return None
-        cpu_settings = self.settings.model_copy(update={"providers": "cpu"})
-        return lambda: self._loader(cpu_settings)
+        return lambda: load_cpu_swapper(self.settings)
 
     def record_outcome(self, *, out_of_memory: bool) -> None:
         """Count out-of-memory failures in a row; after OOM_STRIKES the worker reports itself unhealthy."""
@@ -165,7 +170,7 @@ class ModelLifecycle:
                 raise ModelLoadError("injected load failure (failpoint load_fail).")
             models = self._loader(self.settings)
         except ModelError as exc:
-            reason = exc.reason
+            reason = self._without_paths(exc.reason)
         except Exception as exc:
             log.exception("model loading failed")
             reason = f"unexpected error while loading the models ({type(exc).__name__}); see the worker log."
@@ -189,19 +194,33 @@ class ModelLifecycle:
         self._set(ModelState(Status.FAILED, reason=reason, attempts=attempts))
         return False
 
+    def keep_trying(self) -> None:
+        """After a failed reload, retry and watch the files as after a failed start (on the event loop)."""
+        if not self.retrying:
+            self._retry_task = asyncio.get_running_loop().create_task(self.run(), name="model-loader")
+
+    def _without_paths(self, reason: str) -> str:
+        """`reason` with an absolute model dir shown as $FACESWAP_MODEL_DIR: clients see these reasons too."""
+        model_dir = self.settings.model_dir
+        return reason.replace(str(model_dir), "$FACESWAP_MODEL_DIR") if model_dir.is_absolute() else reason
+
     async def run(self) -> None:
         """Load in a thread; on failure retry with backoff, then retry whenever the files change."""
-        delay = BACKOFF_FIRST
-        retries = 0
-        while not await asyncio.to_thread(self.try_load):
-            if self.state.status is Status.DRAINING:
-                return
-            if retries >= self.settings.model_load_retries:
-                await self._wait_for_file_change()
-            else:
-                retries += 1
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, BACKOFF_CAP)
+        self.retrying = True
+        try:
+            delay = BACKOFF_FIRST
+            retries = 0
+            while not await asyncio.to_thread(self.try_load):
+                if self.state.status is Status.DRAINING:
+                    return
+                if retries >= self.settings.model_load_retries:
+                    await self._wait_for_file_change()
+                else:
+                    retries += 1
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, BACKOFF_CAP)
+        finally:
+            self.retrying = False
 
     async def _wait_for_file_change(self) -> None:
         before = _files_signature(self.settings.model_dir)

@@ -61,6 +61,7 @@ __all__ = [
     "Swapper",
     "cache_dir",
     "clear_model_cache",
+    "load_cpu_swapper",
     "load_models",
     "provider_options",
     "resolve_providers",
@@ -297,6 +298,11 @@ def cache_dir(model_dir: Path) -> Path:
     if beside.is_dir() or os.access(model_dir, os.W_OK):
         return beside
     return Path(tempfile.gettempdir()) / "faceswap-cache"
+
+
+def load_cpu_swapper(settings: Settings) -> Swapper:
+    """The swapper alone on the CPU provider: the fallback after CUDA runs out of memory."""
+    return _load_swapper(settings.model_dir, _Plan((CPU,), ({},), strict=False), settings)
 
 
 def _load_swapper(model_dir: Path, plan: _Plan, settings: Settings) -> Swapper:

@@ -371,7 +371,8 @@ def test_a_broken_model_pack_leaves_the_server_up_and_says_why(
             json={"source_image": _b64(one_face_png), "target_image": _b64(one_face_png)},
             timeout=30,
         )
-        assert "failed to load" in assert_error(response, 503, "NOT_READY")["message"]
+        message = assert_error(response, 503, "NOT_READY")["message"]
+        assert "inswapper_128.onnx" in message and "$FACESWAP_MODEL_DIR" in message
 
 
 def test_out_of_memory_and_internal_errors(settings: Settings, one_face_png: bytes) -> None:

@@ -452,6 +452,7 @@ def test_the_public_names_are_pinned() -> None:
         "Swapper",
         "cache_dir",
         "clear_model_cache",
+        "load_cpu_swapper",
         "load_models",
         "provider_options",
         "resolve_providers",

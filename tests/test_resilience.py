@@ -17,6 +17,7 @@ from faceswap.api import create_app
 from faceswap.config import Settings
 from faceswap.engine import Engine
 from faceswap.failpoints import Failpoints
+from faceswap.models import load_cpu_swapper
 from faceswap.synthetic import write_models
 from tests.conftest import derive
 from tests.servers import app_in_thread, service_process, wait_ready, wait_until
@@ -162,11 +163,11 @@ def test_cpu_fallback_swaps_after_the_gpu_attempts_fail(
 ) -> None:
     loads: list[int] = []
 
-    def cpu_models() -> Any:
+    def cpu_swapper() -> Any:
         loads.append(1)
-        return models
+        return load_cpu_swapper(settings)
 
-    engine = Engine(models, settings, Failpoints("swap_oom:2"), cpu_models=cpu_models)
+    engine = Engine(models, settings, Failpoints("swap_oom:2"), cpu_swapper=cpu_swapper)
     result = engine.swap(one_face_png, one_face_png)
     assert result.recoveries == ["swap: out of memory on the GPU, retried on the CPU"]
     assert loads == [1]
