@@ -51,16 +51,22 @@ RUN python -c 'import onnxruntime; assert "CUDAExecutionProvider" in onnxruntime
 
 # The models, in a layer of their own: only what the download command imports is copied first, so
 # code changes elsewhere do not download them again. Sizes and SHA-256 digests are checked.
+# Derived files go to $FACESWAP_MODEL_DIR/.cache: the FP16 swapper at build, the CPU provider's
+# optimized copy of it on the first start on a CPU (see the user below).
 COPY faceswap/__init__.py faceswap/config.py faceswap/download.py faceswap/errors.py \
      faceswap/memory.py faceswap/modelfiles.py faceswap/models.py faceswap/precision.py /app/faceswap/
 RUN python -m faceswap.models download --dir "$FACESWAP_MODEL_DIR" \
     && python -m faceswap.models verify --dir "$FACESWAP_MODEL_DIR" \
+    && mkdir -p "$FACESWAP_MODEL_DIR/.cache" \
     && python -m faceswap.models prepare --dir "$FACESWAP_MODEL_DIR"
 
 COPY faceswap/ /app/faceswap/
 COPY main_fixed.py handler.py runpod_debug.py test_input.json /app/
 
-RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin faceswap
+# The runtime user may add files to the cache folder (that folder only, not what is in it); the models
+# and everything else stay root's and read-only to it.
+RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin faceswap \
+    && chown faceswap:faceswap "$FACESWAP_MODEL_DIR/.cache"
 USER 10001
 
 EXPOSE 8000

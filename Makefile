@@ -7,14 +7,26 @@ PORT ?= 8000
 
 .PHONY: run demo test lint models clean
 
+# Every install of requirements-api.txt lets insightface pull in the GUI opencv-python, which shares
+# cv2/ with the headless build and needs OpenGL libraries: remove it, then reinstall the headless build
+# pinned there (the removal deleted its files), as the Dockerfile does.
+define headless_opencv
+	$(PY) -m pip uninstall --quiet -y opencv-python
+	headless=$$(grep -E '^opencv-python-headless==' requirements-api.txt) && \
+	  $(PY) -m pip install --quiet --force-reinstall --no-deps "$$headless"
+	$(PY) -c 'import cv2, insightface'
+endef
+
 $(VENV)/.api: requirements-api.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-api.txt
+	$(headless_opencv)
 	touch $@
 
 $(VENV)/.dev: $(VENV)/.api requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(headless_opencv)
 	touch $@
 
 # Downloads the real models when missing; the server starts either way and /health says what is wrong.
@@ -22,13 +34,14 @@ models: $(VENV)/.api
 	$(PY) -m faceswap.models download --dir $${FACESWAP_MODEL_DIR:-./models} || \
 	  echo "model download failed: the server will start and /health will say why"
 
+# main_fixed.py reads HOST and PORT (and PORT_HEALTH) and the FACESWAP_ settings, drain timeout included.
 run: models
-	$(VENV)/bin/uvicorn main_fixed:app --host $(HOST) --port $(PORT) --workers 1 --timeout-graceful-shutdown 30 --no-server-header
+	HOST=$(HOST) PORT=$(PORT) $(PY) main_fixed.py
 
 # The service on the synthetic pack: no real weights needed, swaps prove plumbing only.
 demo: $(VENV)/.api
 	$(PY) -m faceswap.synthetic models build/synthetic-models
-	FACESWAP_MODEL_DIR=build/synthetic-models $(VENV)/bin/uvicorn main_fixed:app --host $(HOST) --port $(PORT) --workers 1
+	FACESWAP_MODEL_DIR=build/synthetic-models HOST=$(HOST) PORT=$(PORT) $(PY) main_fixed.py
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .

@@ -9,7 +9,7 @@ import os
 import sys
 
 from faceswap.api import create_app
-from faceswap.runpod_worker import listen_address, serve
+from faceswap.serving import listen_address, serve
 
 app = create_app()
 

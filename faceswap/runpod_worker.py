@@ -1,9 +1,10 @@
-"""RunPod adapters: the queue worker's handler, and the load-balancing mode's second (health) port.
+"""The RunPod queue adapter: ``python handler.py``, the SDK's handler over SwapService.
 
-Queue mode (``python handler.py``): the models load once, before the SDK takes a job. Each job's
-``input`` is validated with SwapInput and served by the same SwapService as HTTP (fetch, deadline,
-limiter and caches shared by every job). Every request-level failure comes back as ``output`` with
-``success: false``, never through the SDK's ``error`` key, which would drop ``output.message``.
+The models load once, before the SDK takes a job. Each job's ``input`` is a swap, or with
+``"action": "faces"`` the face list, as on HTTP /runsync: SwapService.run_input validates and serves
+it (fetch, deadline, limiter and caches shared by every job). Every request-level failure comes back
+as ``output`` with ``success: false``, never through the SDK's ``error`` key, which would drop
+``output.message``.
 
 A worker that cannot serve (its models failed to load, or the lifecycle gave up on them after repeated
 out-of-memory failures) does not crash: it answers every job at once with NOT_READY and the reason, and
@@ -12,27 +13,16 @@ this worker after the job and starts a fresh one for the next. The client learns
 for its timeout, a fault of one machine (a GPU that will not start, too little memory) leaves the pool
 with it, and a fault of the image itself shows in every job's message.
 
-Load-balancing mode (``python main_fixed.py``): the app on PORT and, when PORT_HEALTH differs, only
-its probes (/ping, /health) on PORT_HEALTH: one process, one event loop, one model load.
+RunPod's load-balancing mode is plain HTTP: see faceswap.serving.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import shlex
 import time
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
-import uvicorn
-from pydantic import ValidationError
-from starlette.responses import PlainTextResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
-
-from faceswap.api import validation_message
 from faceswap.config import Settings
 from faceswap.errors import ErrorCode, SwapError
 from faceswap.failpoints import Failpoints
@@ -40,26 +30,15 @@ from faceswap.fetch import ImageFetcher
 from faceswap.http_guard import new_request_id
 from faceswap.lifecycle import ModelLifecycle, Status
 from faceswap.logs import request_id_var
-from faceswap.modelfiles import download_command, verify_model_dir
-from faceswap.schemas import ErrorBody, SwapInput
+from faceswap.modelfiles import verify_model_dir
 from faceswap.service import SwapService
 
-__all__ = [
-    "PROBE_PATHS",
-    "ListenAddress",
-    "QueueWorker",
-    "listen_address",
-    "probe_only",
-    "quiet_sdk_logs",
-    "serve",
-]
+__all__ = ["QueueWorker", "quiet_sdk_logs"]
 
 log = logging.getLogger(__name__)
 
 LOAD_BACKOFF_FIRST = 1.0
 LOAD_BACKOFF_CAP = 8.0
-PROBE_PATHS = frozenset({"/ping", "/health"})
-DEFAULT_PORT = 8000
 SDK_VERBOSE_LEVELS = frozenset({"NOTSET", "TRACE", "DEBUG"})
 
 
@@ -76,22 +55,6 @@ def quiet_sdk_logs() -> None:
     if sdk_logger.level in SDK_VERBOSE_LEVELS:
         sdk_logger.set_level("INFO")
     logging.getLogger("httpx").setLevel(logging.WARNING)
-
-
-def _failure(error: SwapError, request_id: str) -> dict[str, Any]:
-    """The output of a failed job: the contract's error body."""
-    body = ErrorBody(error_code=error.code.value, message=error.message, request_id=request_id)
-    return body.model_dump()
-
-
-def _validated(raw: object) -> SwapInput:
-    """The job's input as a SwapInput, or INVALID_INPUT with one readable sentence."""
-    if not isinstance(raw, dict):
-        raise SwapError(ErrorCode.INVALID_INPUT, "input must be a JSON object with the swap fields.")
-    try:
-        return SwapInput.model_validate(raw)
-    except ValidationError as exc:
-        raise SwapError(ErrorCode.INVALID_INPUT, validation_message(list(exc.errors()))) from exc
 
 
 class QueueWorker:
@@ -126,11 +89,8 @@ class QueueWorker:
         return all(check.ok for check in verify_model_dir(self.settings.model_dir))
 
     def failure_reason(self) -> str:
-        """Why the models did not load; the fix names the folder as $FACESWAP_MODEL_DIR, not by its path."""
-        reason = self.lifecycle.state.reason or "the models did not load; see the worker log."
-        command = download_command(self.settings.model_dir)
-        folder = shlex.quote(str(self.settings.model_dir))
-        return reason.replace(command, command.removesuffix(folder) + '"$FACESWAP_MODEL_DIR"')
+        """Why the models did not load, as the lifecycle tells clients: the folder never by its path."""
+        return self.lifecycle.state.reason or "the models did not load; see the worker log."
 
     def sdk_config(self) -> dict[str, Any]:
         """What ``runpod.serverless.start`` takes: this handler, and as many jobs at once as swap slots."""
@@ -147,20 +107,20 @@ class QueueWorker:
         return self._service
 
     async def handle(self, job: dict[str, Any]) -> dict[str, Any]:
-        """One RunPod job: the /swap body, or the error body with ``success: false``."""
+        """One RunPod job: the swap or faces body, or the error body with ``success: false``."""
         request_id = str(job.get("id") or new_request_id())
         token = request_id_var.set(request_id)
         try:
             if self.lifecycle.state.status is Status.FAILED:
                 return self._not_ready(request_id)
-            return await self._service_now().swap(_validated(job.get("input")), request_id)
+            return await self._service_now().run_input(job.get("input"), request_id)
         except SwapError as exc:
             log.info("job failed: %s", exc.code.value)
-            return _failure(exc, request_id)
+            return exc.body(request_id)
         except Exception:
             log.exception("unexpected error")
             error = SwapError(ErrorCode.INTERNAL, "The worker hit an unexpected error; the job id is logged.")
-            return _failure(error, request_id)
+            return error.body(request_id)
         finally:
             request_id_var.reset(token)
 
@@ -168,91 +128,4 @@ class QueueWorker:
         reason = self.failure_reason().rstrip(".")
         error = SwapError(ErrorCode.NOT_READY, f"This worker cannot swap faces: {reason}.")
         log.info("job answered NOT_READY; asking RunPod for a fresh worker")
-        return {**_failure(error, request_id), "refresh_worker": True}
-
-
-@dataclass(frozen=True)
-class ListenAddress:
-    """Where ``python main_fixed.py`` listens: the app's port and, when separate, the probes' port."""
-
-    host: str
-    port: int
-    health_port: int | None
-
-
-def _port(environ: Mapping[str, str], name: str) -> int | None:
-    text = environ.get(name, "").strip()
-    if not text:
-        return None
-    if not text.isdigit() or not 0 < int(text) < 65536:
-        raise ValueError(f"{name} must be a TCP port number from 1 to 65535, not {text!r}.")
-    return int(text)
-
-
-def listen_address(environ: Mapping[str, str]) -> ListenAddress:
-    """HOST (default 0.0.0.0), PORT (default 8000) and PORT_HEALTH (None when unset or equal to PORT)."""
-    port = _port(environ, "PORT") or DEFAULT_PORT
-    health_port = _port(environ, "PORT_HEALTH")
-    host = environ.get("HOST", "").strip() or "0.0.0.0"
-    return ListenAddress(host, port, None if health_port == port else health_port)
-
-
-def probe_only(app: ASGIApp, paths: frozenset[str] = PROBE_PATHS) -> ASGIApp:
-    """An ASGI app that passes the probe paths to `app` and answers 404 to anything else."""
-    not_found = PlainTextResponse("Not Found", status_code=404)
-
-    async def probe(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] in paths:
-            await app(scope, receive, send)
-        elif scope["type"] == "http":
-            await not_found(scope, receive, send)
-
-    return probe
-
-
-class _ProbeServer(uvicorn.Server):
-    """The health port's server: the app's server owns the signals and stops this one."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
-async def serve(
-    app: ASGIApp, address: ListenAddress, log_level: str = "info", drain_timeout: float | None = None
-) -> None:
-    """Serve `app` (its lifespan runs once) and, on a separate health port, only its probes.
-
-    On SIGTERM in-flight requests get `drain_timeout` seconds to finish.
-    """
-    main = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            host=address.host,
-            port=address.port,
-            lifespan="on",
-            log_level=log_level,
-            server_header=False,
-            timeout_graceful_shutdown=drain_timeout,
-        )
-    )
-    if address.health_port is None:
-        await main.serve()
-        return
-    probes = _ProbeServer(
-        uvicorn.Config(
-            probe_only(app),
-            host=address.host,
-            port=address.health_port,
-            lifespan="off",
-            log_level=log_level,
-            access_log=False,
-            server_header=False,
-        )
-    )
-    probe_task = asyncio.create_task(probes.serve(), name="health-port")
-    try:
-        await main.serve()
-    finally:
-        probes.should_exit = True
-        await probe_task
+        return {**error.body(request_id), "refresh_worker": True}

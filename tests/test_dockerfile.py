@@ -92,18 +92,37 @@ def local_imports(module: str) -> set[str]:
     return seen
 
 
-def test_the_model_layer_copies_everything_the_download_command_imports() -> None:
-    steps = instructions()
-    download = next(
-        i for i, (kw, rest) in enumerate(steps) if kw == "RUN" and "faceswap.models download" in rest
+def model_step() -> int:
+    """The index of the RUN that downloads the models."""
+    return next(
+        i for i, (kw, rest) in enumerate(instructions()) if kw == "RUN" and "faceswap.models download" in rest
     )
+
+
+def test_the_model_layer_copies_everything_its_commands_import() -> None:
+    download = model_step()
     copied_before = {source for index, group in copy_sources() if index < download for source in group}
     assert "faceswap/" not in copied_before, (
         "copying all the code first would download the models on every change"
     )
-    needed = local_imports("faceswap.models") | {"faceswap.__init__"}
+    commands = set(re.findall(r"python3? -m (faceswap[\w.]*)", instructions()[download][1]))
+    assert commands == {"faceswap.models"}
+    needed = {"faceswap.__init__"}.union(*(local_imports(command) for command in commands))
+    assert {"faceswap.download", "faceswap.precision"} <= needed
     for module in needed:
         assert module.replace(".", "/") + ".py" in copied_before, module
+
+
+def test_the_cache_folder_is_made_at_build_and_only_it_is_given_to_the_runtime_user() -> None:
+    steps = instructions()
+    model_run = steps[model_step()][1]
+    made = model_run.index('mkdir -p "$FACESWAP_MODEL_DIR/.cache"')
+    assert made < model_run.index("faceswap.models prepare")
+    (user_run,) = [rest for kw, rest in steps if kw == "RUN" and "chown" in rest]
+    useradd, chown = (shlex.split(command) for command in user_run.split("&&"))
+    name, uid = useradd[-1], useradd[useradd.index("--uid") + 1]
+    assert useradd[0] == "useradd" and [rest for kw, rest in steps if kw == "USER"][-1] == uid
+    assert chown == ["chown", f"{name}:{name}", "$FACESWAP_MODEL_DIR/.cache"], "one folder, not recursive"
 
 
 def test_the_gpu_pins_come_from_the_repository() -> None:

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from faceswap.runpod_worker import ListenAddress, listen_address, probe_only
+from faceswap.serving import ListenAddress, listen_address, probe_only, server_configs
 from tests.servers import ROOT, free_port, wait_until
 
 # Loaded through PYTHONPATH into the child only: holds the first model load until the test opens the gate,
@@ -56,6 +56,13 @@ def test_a_port_that_is_not_a_port_is_refused_by_name(value: str) -> None:
         listen_address({"PORT_HEALTH": value})
 
 
+@pytest.mark.parametrize("value", ["\u00b2", "\uff18\uff10", "\u0668\u0660", "9" * 5000, "+80", "80.0"])
+def test_a_port_of_other_digits_is_refused_with_the_same_sentence(value: str) -> None:
+    with pytest.raises(ValueError, match=r"^PORT must be a TCP port number from 1 to 65535, not ") as raised:
+        listen_address({"PORT": value})
+    assert "invalid literal" not in str(raised.value)
+
+
 def test_main_exits_2_on_a_bad_port(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -65,6 +72,28 @@ def test_main_exits_2_on_a_bad_port(
     monkeypatch.setenv("PORT", "eighty")
     assert main_fixed.main() == 2
     assert "PORT must be a TCP port number" in capsys.readouterr().err
+
+
+def test_main_exits_2_on_a_non_ascii_digit(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import main_fixed
+
+    monkeypatch.setenv("PORT", "\u00b2")
+    assert main_fixed.main() == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: PORT must be a TCP port number")
+    assert "invalid literal" not in err
+
+
+def test_both_servers_send_no_server_header_and_only_the_app_drains() -> None:
+    app = FastAPI()
+    main, probes = server_configs(app, ListenAddress("127.0.0.1", 5000, 5001), "warning", 12.5)
+    assert (main.port, probes.port) == (5000, 5001)
+    assert main.server_header is False and probes.server_header is False
+    assert main.timeout_graceful_shutdown == 12.5
+    assert (main.lifespan, probes.lifespan) == ("on", "off")
+    assert len(server_configs(app, ListenAddress("127.0.0.1", 5000, None))) == 1
 
 
 def test_the_probe_app_serves_only_the_probes() -> None:
@@ -145,7 +174,10 @@ def test_ping_on_the_health_port_goes_204_then_503_then_200_in_one_process(
     shutil.copy(model_dir / "inswapper_128.onnx", pack / "inswapper_128.onnx")
     wait_until(lambda: status(health_port) == 200, 30)
     assert status(port) == 200
-    assert httpx.get(f"http://127.0.0.1:{port}/health").json()["status"] == "ready"
+    ready = httpx.get(f"http://127.0.0.1:{port}/health")
+    assert ready.json()["status"] == "ready"
+    assert "server" not in ready.headers
+    assert "server" not in httpx.get(f"http://127.0.0.1:{health_port}/ping").headers
 
     process.send_signal(signal.SIGTERM)
     process.wait(timeout=30)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import base64
 import json
@@ -143,6 +144,38 @@ def test_request_failures_arrive_as_output_with_success_false(
     assert "127.0.0.1" not in output["message"] and "Traceback" not in output["message"]
 
 
+def test_a_faces_job_gets_the_face_list_as_output(served: tuple[str, Path], images: dict[str, str]) -> None:
+    payload = runsync(served[0], {"action": "faces", "image_url": images["two"]})
+    output = payload["output"]
+    assert output["success"] is True
+    assert [face["index"] for face in output["faces"]] == [1, 2]
+    assert (output["width"], output["height"]) == (800, 600)
+    assert output["request_id"] == payload["id"]
+    assert "image_base64" not in output
+
+
+def test_a_faces_job_with_swap_fields_is_invalid_input(
+    served: tuple[str, Path], images: dict[str, str]
+) -> None:
+    body = {"action": "faces", "source_url": images["one"], "target_url": images["two"]}
+    output = runsync(served[0], body)["output"]
+    assert output["success"] is False
+    assert output["error_code"] == "INVALID_INPUT"
+
+
+@pytest.mark.parametrize("action", ["swop", 3])
+def test_an_unknown_action_is_invalid_input(settings: Settings, action: object) -> None:
+    worker = QueueWorker(settings)
+    job_input = {"action": action, "source_image": "aGVsbG8=", "target_image": "aGVsbG8="}
+    output = asyncio.run(worker.handle({"id": "job-2", "input": job_input}))
+    assert output == {
+        "success": False,
+        "error_code": "INVALID_INPUT",
+        "message": 'action must be "swap" (the default) or "faces".',
+        "request_id": "job-2",
+    }
+
+
 def test_an_input_that_is_not_an_object_is_invalid_input(settings: Settings) -> None:
     worker = QueueWorker(settings)
     output = asyncio.run(worker.handle({"id": "job-1", "input": ["source_url"]}))
@@ -185,7 +218,7 @@ def test_a_broken_pack_answers_every_job_not_ready_with_the_reason_and_asks_for_
     assert output["refresh_worker"] is True
     message = output["message"]
     assert "inswapper_128.onnx" in message and "Git LFS pointer" in message
-    assert '--dir "$FACESWAP_MODEL_DIR"' in message
+    assert "--dir" in message and "$FACESWAP_MODEL_DIR" in message
     assert str(tmp_path) not in message
 
 
@@ -235,7 +268,7 @@ def test_an_unexpected_error_is_internal_without_details(settings: Settings) -> 
     worker = QueueWorker(settings)
 
     class Exploding:
-        async def swap(self, *_: object) -> dict[str, Any]:
+        async def run_input(self, *_: object) -> dict[str, Any]:
             raise KeyError("/secret/path")
 
     worker._service = Exploding()  # type: ignore[assignment]
@@ -276,6 +309,24 @@ def test_test_input_json_is_the_web_clients_body() -> None:
     assert set(sample["input"]) == {"source_url", "target_url", "source_index", "target_index"}
     parsed = SwapInput.model_validate(sample["input"])
     assert parsed.source_index == 1
+
+
+def faceswap_imports(path: Path) -> set[str]:
+    """The faceswap modules a file imports, anywhere in it."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+        elif isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+    return {name for name in names if name.startswith("faceswap")}
+
+
+def test_the_adapters_do_not_import_each_other() -> None:
+    adapters = {"faceswap.api", "faceswap.runpod_worker", "faceswap.serving", "faceswap.cli"}
+    for adapter in adapters:
+        path = (ROOT / Path(*adapter.split("."))).with_suffix(".py")
+        assert not faceswap_imports(path) & (adapters - {adapter}), adapter
 
 
 def test_handler_py_is_wiring_only() -> None:

@@ -1,0 +1,131 @@
+"""Serving the ASGI app over HTTP: ``python main_fixed.py`` and RunPod's load-balancing mode.
+
+The app listens on PORT and, when PORT_HEALTH differs, only its probes (/ping, /health) also answer
+on PORT_HEALTH: one process, one event loop, one model load. SIGTERM gives in-flight requests the
+drain timeout to finish, and neither port sends a ``server`` header.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+
+import uvicorn
+from starlette.responses import PlainTextResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+__all__ = [
+    "DEFAULT_PORT",
+    "PROBE_PATHS",
+    "ListenAddress",
+    "listen_address",
+    "probe_only",
+    "serve",
+    "server_configs",
+]
+
+PROBE_PATHS = frozenset({"/ping", "/health"})
+DEFAULT_PORT = 8000
+_PORT_TEXT = re.compile(r"[0-9]{1,5}")
+
+
+@dataclass(frozen=True)
+class ListenAddress:
+    """Where the app listens: its port and, when separate, the probes' port."""
+
+    host: str
+    port: int
+    health_port: int | None
+
+
+def _port(environ: Mapping[str, str], name: str) -> int | None:
+    """The port in `environ[name]`, None when unset or blank; ASCII digits only, from 1 to 65535."""
+    text = environ.get(name, "").strip()
+    if not text:
+        return None
+    if not _PORT_TEXT.fullmatch(text) or not 0 < int(text) < 65536:
+        raise ValueError(f"{name} must be a TCP port number from 1 to 65535, not {text!r}.")
+    return int(text)
+
+
+def listen_address(environ: Mapping[str, str]) -> ListenAddress:
+    """HOST (default 0.0.0.0), PORT (default 8000) and PORT_HEALTH (None when unset or equal to PORT)."""
+    port = _port(environ, "PORT") or DEFAULT_PORT
+    health_port = _port(environ, "PORT_HEALTH")
+    host = environ.get("HOST", "").strip() or "0.0.0.0"
+    return ListenAddress(host, port, None if health_port == port else health_port)
+
+
+def probe_only(app: ASGIApp, paths: frozenset[str] = PROBE_PATHS) -> ASGIApp:
+    """An ASGI app that passes the probe paths to `app` and answers 404 to anything else."""
+    not_found = PlainTextResponse("Not Found", status_code=404)
+
+    async def probe(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] in paths:
+            await app(scope, receive, send)
+        elif scope["type"] == "http":
+            await not_found(scope, receive, send)
+
+    return probe
+
+
+class _ProbeServer(uvicorn.Server):
+    """The health port's server: the app's server owns the signals and stops this one."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def server_configs(
+    app: ASGIApp, address: ListenAddress, log_level: str = "info", drain_timeout: float | None = None
+) -> list[uvicorn.Config]:
+    """The app's server config and, when the probes have a port of their own, theirs."""
+    configs = [
+        uvicorn.Config(
+            app,
+            host=address.host,
+            port=address.port,
+            lifespan="on",
+            log_level=log_level,
+            server_header=False,
+            timeout_graceful_shutdown=drain_timeout,
+        )
+    ]
+    if address.health_port is not None:
+        configs.append(
+            uvicorn.Config(
+                probe_only(app),
+                host=address.host,
+                port=address.health_port,
+                lifespan="off",
+                log_level=log_level,
+                access_log=False,
+                server_header=False,
+            )
+        )
+    return configs
+
+
+async def serve(
+    app: ASGIApp, address: ListenAddress, log_level: str = "info", drain_timeout: float | None = None
+) -> None:
+    """Serve `app` (its lifespan runs once) and, on a separate health port, only its probes.
+
+    On SIGTERM in-flight requests get `drain_timeout` seconds to finish.
+    """
+    main_config, *probe_configs = server_configs(app, address, log_level, drain_timeout)
+    main = uvicorn.Server(main_config)
+    if not probe_configs:
+        await main.serve()
+        return
+    probes = _ProbeServer(probe_configs[0])
+    probe_task = asyncio.create_task(probes.serve(), name="health-port")
+    try:
+        await main.serve()
+    finally:
+        probes.should_exit = True
+        await probe_task
