@@ -4,14 +4,13 @@ Each pipeline runs in its own worker process (bench.worker), so memory is measur
 neither one's allocations disturb the other's. Order of work:
 
 1. stand-ins generated (or found in the cache), images written as JPEG to a scratch folder;
-2. the first start of ours-cached, which writes its optimized swapper (a one-time cost, timed);
-3. cold starts, from spawn to "models loaded": ours, the reference and ours with the proposed loaders
-   (ours-lean, ours-cached), taking turns;
-4. one untimed warm-up swap per scenario and pipeline (it also fills our caches where a scenario repeats
+2. cold starts, from spawn to "models loaded", taking turns: the reference; ours' very first start, with
+   the derived files our loader keeps in ``faceswap.models.cache_dir`` removed first (it writes the
+   swapper's optimized CPU copy); and ours' usual start, that copy present;
+3. one untimed warm-up swap per scenario and pipeline (it also fills our caches where a scenario repeats
    its source or target, and checks that every pipeline finds every face);
-5. `reps` rounds over the scenarios, ours and the reference alternating which goes first;
-6. ours-cached's warm-up round in its own worker (its memory once the weights are paged in);
-7. the re-parse INSwapper does to read emap, timed against reading only that tensor.
+4. `reps` rounds over the scenarios, ours and the reference alternating which goes first;
+5. the re-parse INSwapper does to read emap, timed against our loader's read of only that tensor.
 """
 
 from __future__ import annotations
@@ -34,13 +33,14 @@ from typing import Any
 import onnx
 
 from bench.images import face_boxes, jpeg, photo_like
-from bench.pipelines import OPTIMIZED_DIR, read_last_initializer
+from bench.pipelines import OURS, REFERENCE
 from bench.standins import ModelStats, Pack, write_pack
+from faceswap.modelfiles import last_initializer
+from faceswap.models import cache_dir
 
 __all__ = [
-    "CACHED",
+    "FIRST",
     "HEADLINE",
-    "LEAN",
     "OURS",
     "REFERENCE",
     "ColdStart",
@@ -48,6 +48,7 @@ __all__ = [
     "Results",
     "Run",
     "Scenario",
+    "forget_derived_files",
     "load_results",
     "pack_stats",
     "run",
@@ -57,7 +58,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-OURS, REFERENCE, LEAN, CACHED = "ours", "reference", "ours-lean", "ours-cached"
+FIRST = "ours-first"
+"""Cold starts of ours with no derived files yet (the swapper's optimized copy is written)."""
 HEADLINE = "one_face"
 REPO = Path(__file__).resolve().parent.parent
 
@@ -145,7 +147,7 @@ class Run:
 
 @dataclass(frozen=True)
 class ColdStart:
-    """One process start to models loaded."""
+    """One process start to models loaded; pipeline is FIRST for ours' very first start."""
 
     pipeline: str
     seconds: float
@@ -267,7 +269,14 @@ class Worker:
         self._log.close()
 
 
-def cold_start(pipeline: str, pack: Pack, providers: str, log_path: Path) -> ColdStart:
+def forget_derived_files(model_dir: Path) -> None:
+    """Remove what our loader derives from the model files and keeps (its cache_dir), as on a new install."""
+    shutil.rmtree(cache_dir(model_dir), ignore_errors=True)
+
+
+def cold_start(
+    pipeline: str, pack: Pack, providers: str, log_path: Path, label: str | None = None
+) -> ColdStart:
     """Spawn a fresh worker and time it from spawn to its ready line; then read its memory after a trim."""
     with log_path.open("a") as log_file:
         started = time.perf_counter()
@@ -288,7 +297,7 @@ def cold_start(pipeline: str, pack: Pack, providers: str, log_path: Path) -> Col
             raise WorkerError(f"the {pipeline} cold start failed:\n{_tail(log_path)}")
     ready, trimmed = json.loads(line), json.loads(trimmed_line)
     return ColdStart(
-        pipeline,
+        label or pipeline,
         round(seconds, 3),
         ready["import_s"],
         ready["load_s"],
@@ -350,13 +359,13 @@ def _warm_up(results: Results, workers: list[Worker], plan: Sequence[Scenario], 
 
 
 def _levers(pack: Pack) -> dict[str, float]:
-    """INSwapper's second full parse of the swapper file (for emap) against reading only the emap tensor."""
+    """INSwapper's full parse of the swapper file (for emap) against our loader's read of emap alone."""
     started = time.perf_counter()
     model = onnx.load(str(pack.swapper))
     parse_s = time.perf_counter() - started
     del model
     started = time.perf_counter()
-    read_last_initializer(pack.swapper)
+    last_initializer(pack.swapper)
     read_s = time.perf_counter() - started
     return {"emap_full_parse_s": round(parse_s, 3), "emap_direct_read_s": round(read_s, 4)}
 
@@ -379,6 +388,7 @@ def _conditions() -> dict[str, Any]:
         "cores": os.cpu_count(),
         "python": platform.python_version(),
         "onnxruntime": onnxruntime.__version__,
+        "cuda_available": "CUDAExecutionProvider" in onnxruntime.get_available_providers(),
         "insightface": insightface.__version__,
         "numpy": numpy.__version__,
         "date": time.strftime("%Y-%m-%d %H:%M %Z"),
@@ -401,6 +411,20 @@ def _run(pipeline: str, scenario: str, rep: int, answer: dict[str, Any]) -> Run:
     )
 
 
+def _cold_starts(results: Results, pack: Pack, providers: str, log_path: Path, turn: int) -> None:
+    """One cold start each: ours' first (derived files removed just before), ours' usual, the reference.
+
+    The reference goes first on even turns and last on odd ones; ours' first start always precedes its
+    usual one, which then finds the copy the first one wrote.
+    """
+    order = [REFERENCE, FIRST, OURS] if turn % 2 == 0 else [FIRST, OURS, REFERENCE]
+    for label in order:
+        if label == FIRST:
+            forget_derived_files(pack.directory)
+        pipeline = OURS if label == FIRST else label
+        results.cold.append(cold_start(pipeline, pack, providers, log_path, label))
+
+
 def run(config: Config) -> Results:
     """Run the whole comparison and return what it measured."""
     started = time.perf_counter()
@@ -416,14 +440,9 @@ def run(config: Config) -> Results:
     with tempfile.TemporaryDirectory(prefix="faceswap-bench-") as scratch:
         folder = Path(scratch)
         log_path = folder / "workers.log"
-        shutil.rmtree(pack.directory / OPTIMIZED_DIR, ignore_errors=True)
-        log.info("first start of %s (writes its optimized swapper)", CACHED)
-        results.levers["cached_first_start_s"] = cold_start(CACHED, pack, config.providers, log_path).seconds
-        order = [OURS, REFERENCE, LEAN, CACHED]
         for turn in range(config.cold_reps):
-            for pipeline in order[turn % 4 :] + order[: turn % 4]:
-                log.info("cold start %d/%d: %s", turn + 1, config.cold_reps, pipeline)
-                results.cold.append(cold_start(pipeline, pack, config.providers, log_path))
+            _cold_starts(results, pack, config.providers, log_path, turn)
+            log.info("cold starts %d/%d done", turn + 1, config.cold_reps)
         workers = [Worker(name, pack, config.providers, log_path) for name in (OURS, REFERENCE)]
         try:
             _warm_up(results, workers, plan, folder)
@@ -446,11 +465,6 @@ def run(config: Config) -> Results:
         finally:
             for worker in workers:
                 worker.close()
-        cached = Worker(CACHED, pack, config.providers, log_path)
-        try:
-            _warm_up(results, [cached], plan, folder)
-        finally:
-            cached.close()
     results.levers.update(_levers(pack))
     results.conditions.update(
         load_before=[round(v, 2) for v in load_before],

@@ -6,15 +6,15 @@ It answers first with a ``ready`` line (import and load seconds, resident memory
 per swap request (``source``, ``target``, ``target_index``, ``max_dimension``): total milliseconds, the
 milliseconds inside ONNX Runtime's ``InferenceSession.run`` (per model file), the pipeline's own stage
 times and the resident-memory peak during the request. ``--once`` (cold start) answers ready, then releases
-the C heap's free memory (malloc_trim), answers again with the memory after that, and exits.
+the C heap's free memory (faceswap.memory.release_free_heap, which our loader already calls; for the
+reference it shows how much of its memory is the allocator's slack), answers again with the memory after
+that, and exits.
 Library output on stdout (INSwapper prints) is sent to stderr so that it cannot corrupt the protocol.
 """
 
 from __future__ import annotations
 
 import argparse
-import ctypes
-import ctypes.util
 import importlib
 import json
 import logging
@@ -27,28 +27,41 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-__all__ = ["ForwardClock", "main", "memory_mb", "release_free_heap", "reset_peak"]
+from faceswap.memory import release_free_heap
+
+__all__ = ["ForwardClock", "main", "memory_mb", "reset_peak"]
 
 STARTED = time.perf_counter()
 
 
 class ForwardClock:
-    """Times every InferenceSession.run in this process, per model file, by wrapping the class method."""
+    """Times every InferenceSession.run in this process, per model file, by wrapping the class method.
+
+    A session is named by the file it was created from, unless it was given a name (a session made from
+    a derived copy, such as our swapper's optimized copy, is named after the model it stands for).
+    """
 
     def __init__(self) -> None:
         self.ms: defaultdict[str, float] = defaultdict(float)
+        self.names: dict[int, str] = {}
+
+    def name(self, session: Any, name: str) -> None:
+        """Report `session`'s time under `name`."""
+        self.names[id(session)] = name
 
     def install(self, session_class: Any) -> None:
         """Wrap session_class.run (every session, subclasses included, is timed from now on)."""
         original: Callable[..., Any] = session_class.run
-        ms = self.ms
+        ms, names = self.ms, self.names
 
         def timed_run(session: Any, *args: Any, **kwargs: Any) -> Any:
             started = time.perf_counter()
             try:
                 return original(session, *args, **kwargs)
             finally:
-                name = Path(getattr(session, "_model_path", None) or "in-memory").name
+                name = (
+                    names.get(id(session)) or Path(getattr(session, "_model_path", None) or "in-memory").name
+                )
                 ms[name] += (time.perf_counter() - started) * 1000.0
 
         session_class.run = timed_run
@@ -78,15 +91,6 @@ def memory_mb() -> dict[str, float]:
         if key in _STATUS_KEYS:
             values[_STATUS_KEYS[key]] = round(int(rest.split()[0]) / 1024.0, 1)
     return values
-
-
-def release_free_heap() -> bool:
-    """Hand the C heap's free memory back to the system (glibc malloc_trim); False where unavailable."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return bool(libc.malloc_trim(0))
-    except (OSError, AttributeError):
-        return False
 
 
 def reset_peak() -> bool:
@@ -134,7 +138,7 @@ def _serve(pipeline: Any, clock: ForwardClock, requests: TextIO, channel: TextIO
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench.worker", description=__doc__.splitlines()[0])
-    parser.add_argument("pipeline", help="ours, reference or ours-lean")
+    parser.add_argument("pipeline", help="ours or reference")
     parser.add_argument("--models", type=Path, required=True, help="stand-in (or real) model folder")
     parser.add_argument("--providers", default="cpu", choices=("cpu", "cuda", "auto"))
     parser.add_argument("--once", action="store_true", help="exit after the ready line")
@@ -154,6 +158,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     imported = time.perf_counter()
     pipeline = pipelines.load_pipeline(args.pipeline, args.models, args.providers)
     loaded = time.perf_counter()
+    for session, name in pipeline.session_names():
+        clock.name(session, name)
     _send(
         channel,
         {

@@ -21,13 +21,27 @@ from insightface.model_zoo.scrfd import SCRFD
 from onnx import numpy_helper
 
 from bench.cli import QUICK_WIDTH
-from bench.harness import CACHED, HEADLINE, LEAN, OURS, REFERENCE, ColdStart, Results, Run, scenarios
+from bench.harness import (
+    FIRST,
+    HEADLINE,
+    OURS,
+    REFERENCE,
+    ColdStart,
+    Results,
+    Run,
+    forget_derived_files,
+    load_results,
+    scenarios,
+)
 from bench.images import face_boxes, jpeg, photo_like
-from bench.pipelines import load_pipeline, read_last_initializer
+from bench.pipelines import PIPELINES, Ours, load_pipeline
 from bench.report import render, summary_lines, targets
 from bench.standins import FILES, Pack, counts, detector_model, write_pack
 from bench.worker import ForwardClock
-from faceswap.modelfiles import DETECTOR, RECOGNIZER, SWAPPER, check_model_file
+from faceswap.config import Settings
+from faceswap.engine import Engine
+from faceswap.modelfiles import DETECTOR, RECOGNIZER, SWAPPER, check_model_file, last_initializer
+from faceswap.models import Swapper, cache_dir, clear_model_cache, load_models
 from faceswap.synthetic import write_models
 
 REPO = Path(__file__).resolve().parent.parent
@@ -123,9 +137,9 @@ def test_standin_outputs_stay_finite(pack: Pack) -> None:
         assert all(np.isfinite(output).all() for output in outputs), name
 
 
-def test_emap_is_read_without_parsing_the_whole_file(pack: Pack) -> None:
+def test_our_loader_reads_the_standin_swappers_emap(pack: Pack) -> None:
     expected = numpy_helper.to_array(onnx.load(str(pack.swapper)).graph.initializer[-1])
-    np.testing.assert_array_equal(read_last_initializer(pack.swapper), expected)
+    np.testing.assert_array_equal(last_initializer(pack.swapper), expected)
 
 
 def test_a_second_pack_request_reuses_the_files(pack: Pack) -> None:
@@ -134,7 +148,36 @@ def test_a_second_pack_request_reuses_the_files(pack: Pack) -> None:
     assert again.stats == pack.stats and again.swapper.stat().st_mtime_ns == before
 
 
-@pytest.mark.parametrize("name", [OURS, LEAN, CACHED, REFERENCE])
+def test_only_ours_and_the_reference_are_compared() -> None:
+    assert PIPELINES == (OURS, REFERENCE)
+    with pytest.raises(ValueError, match="choose one of ours, reference"):
+        load_pipeline("ours-lean", Path("unused"), "cpu")
+
+
+def test_ours_is_the_products_loader_and_engine(pack: Pack) -> None:
+    clear_model_cache()
+    pipeline = load_pipeline(OURS, pack.directory, "cpu")
+    assert isinstance(pipeline, Ours)
+    assert pipeline.models is load_models(Settings(model_dir=pack.directory, providers="cpu"))
+    assert isinstance(pipeline.models.swapper, Swapper)
+    engine = pipeline.engine(4000)
+    assert type(engine) is Engine and engine.settings.max_dimension == 4000
+
+
+def test_a_first_start_writes_the_optimized_copy_that_later_starts_find(pack: Pack) -> None:
+    forget_derived_files(pack.directory)
+    assert not cache_dir(pack.directory).exists()
+    clear_model_cache()
+    load_pipeline(OURS, pack.directory, "cpu")
+    copies = sorted(cache_dir(pack.directory).glob("*/model.onnx"))
+    assert len(copies) == 1
+    written = copies[0].stat().st_mtime_ns
+    clear_model_cache()
+    load_pipeline(OURS, pack.directory, "cpu")
+    assert copies[0].stat().st_mtime_ns == written
+
+
+@pytest.mark.parametrize("name", PIPELINES)
 def test_every_pipeline_swaps_one_face_into_a_group_photo(pack: Pack, name: str) -> None:
     source = photo_like(512, 384, face_boxes(512, 384, 1), seed=1)
     target = photo_like(768, 576, face_boxes(768, 576, 6), seed=2)
@@ -155,6 +198,16 @@ def test_forward_clock_times_each_model_file(pack: Pack) -> None:
     assert list(clock.by_model()) == ["genderage.onnx"]
     clock.reset()
     assert clock.by_model() == {}
+    clock.name(session, "stands-for.onnx")
+    session.run(None, {"data": np.zeros((1, 3, 96, 96), np.float32)})
+    assert list(clock.by_model()) == ["stands-for.onnx"]
+
+
+def test_our_swappers_forwards_count_under_the_swappers_file_name(pack: Pack) -> None:
+    pipeline = load_pipeline(OURS, pack.directory, "cpu")
+    assert isinstance(pipeline, Ours)
+    assert pipeline.session_names() == [(pipeline.models.swapper.session, "inswapper_128.onnx")]
+    assert load_pipeline(REFERENCE, pack.directory, "cpu").session_names() == []
 
 
 def fake_results(ours_ms: float, reference_ms: float, ours_forward_share: float) -> Results:
@@ -180,12 +233,7 @@ def fake_results(ours_ms: float, reference_ms: float, ours_forward_share: float)
     ]
     cold = [
         ColdStart(pipeline, seconds, 0.5, seconds - 1, rss, rss, rss * 1.5, rss * 0.9)
-        for pipeline, seconds, rss in (
-            (OURS, 4.0, 800.0),
-            (REFERENCE, 10.0, 1000.0),
-            (LEAN, 3.0, 790.0),
-            (CACHED, 2.0, 400.0),
-        )
+        for pipeline, seconds, rss in ((OURS, 4.0, 800.0), (REFERENCE, 10.0, 1000.0), (FIRST, 20.0, 900.0))
     ]
     return Results(
         config={"providers": "cpu", "reps": 3, "cold_reps": 1, "cache_dir": "/cache", "width": 1},
@@ -226,7 +274,33 @@ def test_targets_report_what_is_missed() -> None:
     assert verdicts[f"ours/reference, {scenarios(quick=True)[0].title}"]
     assert not verdicts["ours: time outside model forwards (worst scenario)"]
     assert not verdicts["resident memory after load, ours/reference"]  # 800 / 1000 > 0.7
-    assert verdicts["cold start, ours/reference"]  # 4 / 10 <= 0.5
+    assert verdicts["cold start, ours/reference (ours' usual start, optimized copy present)"]  # 4 / 10
+
+
+def test_the_cold_start_target_is_judged_on_the_usual_start_and_both_are_reported() -> None:
+    results = fake_results(1000.0, 2000.0, 0.99)
+    cold = next(target for target in targets(results) if target.kind == "cold")
+    assert cold.measured == "0.40"  # ours' usual 4 s, not its very first 20 s, over the reference's 10 s
+    document = render(results)
+    assert "ours, very first start (copy written)" in document
+    assert "ours, usual start (copy present)" in document
+    assert "| process start to ready | 4.00 s (0.40) | 20.00 s (2.00) | 10.00 s (1.00) |" in document
+    assert "very first start 20.00 s" in " ".join(summary_lines(results))
+
+
+def test_misses_are_explained_with_their_cause() -> None:
+    document = render(fake_results(1000.0, 2000.0, 0.90))
+    misses = document.split("## What is not met and why", 1)[1].split("\n## ", 1)[0]
+    assert "Time outside model forwards" in misses
+    assert "Resident memory after load" in misses
+    assert "Cold start" not in misses
+
+
+def test_report_says_the_gpu_was_not_run_and_quotes_figures_measured_elsewhere() -> None:
+    document = render(fake_results(1000.0, 2000.0, 0.99))
+    gpu = document.split("## GPU", 1)[1].split("\n## ", 1)[0]
+    assert "Not run" in gpu and "Measured elsewhere, not by this harness" in gpu
+    assert "NVIDIA H200" in gpu and "2.3 ms" in gpu
 
 
 def test_report_says_the_figures_come_from_random_weights() -> None:
@@ -250,6 +324,8 @@ def test_quick_run_writes_the_report_and_ends_with_the_ratio(pack: Pack, tmp_pat
             str(pack.directory.parent),
             "--doc",
             str(doc),
+            "--results",
+            str(tmp_path / "results.json"),
         ],
         cwd=REPO,
         capture_output=True,
@@ -260,3 +336,7 @@ def test_quick_run_writes_the_report_and_ends_with_the_ratio(pack: Pack, tmp_pat
     assert done.returncode == 0, done.stderr[-3000:]
     assert RATIO_LINE.match(done.stdout.strip().splitlines()[-1])
     assert "random weights" in doc.read_text()
+    results = load_results(tmp_path / "results.json")
+    assert {cold.pipeline for cold in results.cold} == {OURS, FIRST, REFERENCE}
+    ours = [run for run in results.runs if run.pipeline == OURS and "swap" in run.stages_ms]
+    assert ours and all("inswapper_128.onnx" in run.forward_by_model for run in ours)
