@@ -9,12 +9,15 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from ipaddress import ip_address
 from pathlib import Path
 
+import anyio
+import httpcore
 import httpx
 import uvicorn
 
@@ -164,3 +167,29 @@ def service_process(env: dict[str, str], *args: str) -> Iterator[tuple[str, subp
             except subprocess.TimeoutExpired:
                 process.kill()
         log.close()
+
+
+class LoopbackOnly(httpcore.AsyncNetworkBackend):
+    """Opens real connections to loopback addresses only; anything else is recorded and refused unopened."""
+
+    def __init__(self) -> None:
+        self.inner = httpcore.AnyIOBackend()
+        self.opened: list[tuple[str, int]] = []
+        self.refused: list[str] = []
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        if not ip_address(host).is_loopback:
+            self.refused.append(host)
+            raise httpcore.ConnectError("the tests never connect off loopback")
+        self.opened.append((host, port))
+        return await self.inner.connect_tcp(host, port, timeout=timeout, socket_options=socket_options)
+
+    async def sleep(self, seconds: float) -> None:
+        await anyio.sleep(seconds)

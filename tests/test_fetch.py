@@ -15,7 +15,6 @@ import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from ipaddress import ip_address
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
@@ -41,6 +40,7 @@ from faceswap.fetch import (
     Resolver,
     system_resolver,
 )
+from tests.servers import LoopbackOnly
 
 KiB = 1024
 CAP = 64 * KiB
@@ -344,32 +344,6 @@ def fresh_records(good: Recorder, internal: Recorder) -> None:
     """Each test starts with no recorded hits."""
     for server in (good, internal):
         server.hits.clear()
-
-
-class LoopbackOnly(httpcore.AsyncNetworkBackend):
-    """Opens real connections to loopback addresses only; anything else is recorded and refused unopened."""
-
-    def __init__(self) -> None:
-        self.inner = httpcore.AnyIOBackend()
-        self.opened: list[tuple[str, int]] = []
-        self.refused: list[str] = []
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        if not ip_address(host).is_loopback:
-            self.refused.append(host)
-            raise httpcore.ConnectError("the tests never connect off loopback")
-        self.opened.append((host, port))
-        return await self.inner.connect_tcp(host, port, timeout=timeout, socket_options=socket_options)
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(seconds)
 
 
 class ScriptedStream(httpcore.AsyncNetworkStream):

@@ -21,15 +21,12 @@ import socket
 import struct
 import threading
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from ipaddress import ip_address
 from typing import Any
 from urllib.parse import quote
 
-import anyio
 import cv2
-import httpcore
 import httpx
 import numpy as np
 import psutil
@@ -44,7 +41,7 @@ from faceswap.config import Settings
 from faceswap.fetch import ImageFetcher
 from faceswap.synthetic import draw_faces
 from tests.conftest import derive, encode_png
-from tests.servers import ImageHost, app_in_thread, wait_ready
+from tests.servers import ImageHost, LoopbackOnly, app_in_thread, wait_ready
 
 MiB = 1024 * 1024
 KEY = "hostile-test-key-5f2a9c"
@@ -99,32 +96,6 @@ LEAK_MARKERS = (
     "Error:",
     KEY,
 )
-
-
-class LoopbackOnly(httpcore.AsyncNetworkBackend):
-    """The fetcher's sockets: loopback only, each connection recorded; anything else refused unopened."""
-
-    def __init__(self) -> None:
-        self.inner = httpcore.AnyIOBackend()
-        self.opened: list[tuple[str, int]] = []
-        self.refused: list[str] = []
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        if not ip_address(host).is_loopback:
-            self.refused.append(host)
-            raise httpcore.ConnectError("the tests never connect off loopback")
-        self.opened.append((host, port))
-        return await self.inner.connect_tcp(host, port, timeout=timeout, socket_options=socket_options)
-
-    async def sleep(self, seconds: float) -> None:
-        await anyio.sleep(seconds)
 
 
 async def resolve_from_names(host: str) -> list[str]:
