@@ -13,10 +13,11 @@ import httpx
 import onnxruntime as ort
 import pytest
 
-from faceswap import doctor, smoke
+from faceswap import doctor, doctor_checks, doctor_facts, smoke
 from faceswap.api import create_app
 from faceswap.config import Settings
-from faceswap.doctor import Check, CudaProbe, Facts, Gpu, Memory
+from faceswap.doctor_checks import Check
+from faceswap.doctor_facts import CudaProbe, Facts, Gpu, Memory
 from faceswap.modelfiles import verify_model_dir
 from faceswap.synthetic import draw_faces, write_models
 from tests.conftest import derive, encode_png
@@ -28,7 +29,7 @@ CPU_ONLY = CudaProbe(("CPUExecutionProvider",))
 CUDA_WORKS = CudaProbe(("CUDAExecutionProvider", "CPUExecutionProvider"), ("CUDAExecutionProvider",))
 H200 = Gpu("NVIDIA H200", 143_771, 140_000, "580.95.05")
 GOOD_PACKAGES = {"onnxruntime-gpu": "1.31.1", "opencv-python-headless": "5.0.0.93"} | {
-    name: "1.0" for name in doctor.REQUIRED
+    name: "1.0" for name in doctor_checks.REQUIRED
 }
 
 
@@ -107,7 +108,7 @@ def test_other_failures_are_listed_in_the_exit_code_3_explanation(model_dir: Pat
 def test_cuda_is_judged_by_the_setting_and_the_visible_gpus(
     probe: CudaProbe, setting: str, gpus: tuple[Gpu, ...] | None, status: str
 ) -> None:
-    check = doctor.check_cuda(probe, setting, gpus)
+    check = doctor_checks.check_cuda(probe, setting, gpus)
     assert check.status == status
     if probe is CPU_ONLY:
         assert check.summary.startswith("CUDA not available")
@@ -122,7 +123,7 @@ def test_a_silent_fallback_to_the_cpu_is_a_failure_on_a_gpu_machine() -> None:
             "Failed to load library libonnxruntime_providers_cuda.so: libcudnn.so.9: cannot open",
         ),
     )
-    check = doctor.check_cuda(fell_back, "auto", (H200,))
+    check = doctor_checks.check_cuda(fell_back, "auto", (H200,))
     assert check.status == "fail"
     assert "fell back to CPUExecutionProvider" in check.summary
     assert any("libcudnn.so.9" in line for line in check.details)
@@ -132,21 +133,21 @@ def test_a_silent_fallback_to_the_cpu_is_a_failure_on_a_gpu_machine() -> None:
     "CUDAExecutionProvider" in ort.get_available_providers(), reason="this ONNX Runtime has CUDA"
 )
 def test_the_cuda_probe_on_a_cpu_build_says_cuda_is_not_available() -> None:
-    probe = doctor.probe_cuda()
+    probe = doctor_facts.probe_cuda()
     assert not probe.works
     assert "CUDAExecutionProvider" not in probe.available
-    assert doctor.check_cuda(probe, "auto", None).summary.startswith("CUDA not available")
+    assert doctor_checks.check_cuda(probe, "auto", None).summary.startswith("CUDA not available")
 
 
 def test_the_cuda_probe_sees_a_session_that_did_not_get_cuda(monkeypatch: pytest.MonkeyPatch) -> None:
     real = ort.get_available_providers()
     monkeypatch.setattr(ort, "get_available_providers", lambda: ["CUDAExecutionProvider", *real])
-    probe = doctor.probe_cuda()
+    probe = doctor_facts.probe_cuda()
     assert not probe.works
     assert probe.error is None
     assert probe.session_providers[0] == "CPUExecutionProvider"
     assert any("CUDAExecutionProvider" in line for line in probe.loader_messages)
-    check = doctor.check_cuda(probe, "cuda", None)
+    check = doctor_checks.check_cuda(probe, "cuda", None)
     assert check.status == "fail"
     assert "fell back to CPUExecutionProvider" in check.summary
 
@@ -155,28 +156,28 @@ def test_an_onnx_runtime_that_cannot_be_imported_is_reported_not_raised(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
-    probe = doctor.probe_cuda()
+    probe = doctor_facts.probe_cuda()
     assert probe.error is not None and probe.error.startswith("onnxruntime cannot be imported")
-    check = doctor.check_cuda(probe, "auto", None)
+    check = doctor_checks.check_cuda(probe, "auto", None)
     assert check.summary.startswith("CUDA not available: ONNX Runtime itself cannot be imported")
     assert probe.error in check.details
 
 
 def test_both_onnx_runtimes_installed_is_a_failure() -> None:
-    check = doctor.check_packages(GOOD_PACKAGES | {"onnxruntime": "1.32.0"})
+    check = doctor_checks.check_packages(GOOD_PACKAGES | {"onnxruntime": "1.32.0"})
     assert check.status == "fail"
     assert "onnxruntime-gpu alone" in check.summary
 
 
 def test_opencv_with_gui_is_a_warning_and_missing_packages_fail() -> None:
-    assert doctor.check_packages(GOOD_PACKAGES | {"opencv-python": "5.0.0.93"}).status == "warn"
-    missing = doctor.check_packages(GOOD_PACKAGES | {"insightface": None})
+    assert doctor_checks.check_packages(GOOD_PACKAGES | {"opencv-python": "5.0.0.93"}).status == "warn"
+    missing = doctor_checks.check_packages(GOOD_PACKAGES | {"insightface": None})
     assert missing.status == "fail" and "insightface" in missing.summary
 
 
 def test_python_before_3_11_fails() -> None:
-    assert doctor.check_python((3, 8, 10)).status == "fail"
-    assert doctor.check_python((3, 12, 3)).status == "ok"
+    assert doctor_checks.check_python((3, 8, 10)).status == "fail"
+    assert doctor_checks.check_python((3, 12, 3)).status == "ok"
 
 
 def fake_run(stdout: str, returncode: int = 0) -> Any:
@@ -188,7 +189,7 @@ def fake_run(stdout: str, returncode: int = 0) -> Any:
 
 
 def test_gpus_are_read_from_nvidia_smi() -> None:
-    gpus, error = doctor.query_gpus(
+    gpus, error = doctor_facts.query_gpus(
         run=fake_run("NVIDIA H200, 143771, 140000, 580.95.05\n"), which=lambda _: "/usr/bin/nvidia-smi"
     )
     assert error is None
@@ -196,23 +197,25 @@ def test_gpus_are_read_from_nvidia_smi() -> None:
 
 
 def test_no_nvidia_smi_means_no_gpu_said_plainly() -> None:
-    gpus, error = doctor.query_gpus(which=lambda _: None)
+    gpus, error = doctor_facts.query_gpus(which=lambda _: None)
     assert gpus is None
-    check = doctor.check_gpu(gpus, error)
+    check = doctor_checks.check_gpu(gpus, error)
     assert check.status == "info" and check.summary.startswith("No GPU: nvidia-smi is not installed")
 
 
 def test_a_failing_nvidia_smi_is_reported_with_its_message() -> None:
-    gpus, error = doctor.query_gpus(run=fake_run("", returncode=9), which=lambda _: "/usr/bin/nvidia-smi")
+    gpus, error = doctor_facts.query_gpus(
+        run=fake_run("", returncode=9), which=lambda _: "/usr/bin/nvidia-smi"
+    )
     assert gpus is None
     assert error is not None and "NVIDIA-SMI has failed" in error
 
 
 def test_an_old_driver_and_a_full_gpu_are_flagged() -> None:
     old = Gpu("NVIDIA GeForce RTX 3090", 24_576, 20_000, "535.104.05")
-    assert doctor.check_gpu((old,), None).status == "fail"
+    assert doctor_checks.check_gpu((old,), None).status == "fail"
     full = Gpu("NVIDIA L4", 23_034, 900, "580.65.06")
-    check = doctor.check_gpu((full,), None)
+    check = doctor_checks.check_gpu((full,), None)
     assert check.status == "warn" and "900 MiB free" in check.summary
 
 
@@ -223,23 +226,23 @@ def test_memory_is_capped_by_the_container_limit(tmp_path: Path) -> None:
     (proc / "meminfo").write_text("MemTotal:       65536000 kB\nMemAvailable:   60000000 kB\n")
     (cgroup / "memory.max").write_text(f"{3 * GiB}\n")
     (cgroup / "memory.current").write_text(f"{2 * GiB}\n")
-    memory = doctor.read_memory(proc, cgroup)
+    memory = doctor_facts.read_memory(proc, cgroup)
     assert memory == Memory(1 * GiB, 65536000 * 1024, 3 * GiB)
-    assert doctor.check_memory(memory).status == "fail"
+    assert doctor_checks.check_memory(memory).status == "fail"
     (cgroup / "memory.max").write_text("max\n")
-    assert doctor.read_memory(proc, cgroup).available == 60000000 * 1024
+    assert doctor_facts.read_memory(proc, cgroup).available == 60000000 * 1024
 
 
 def test_memory_thresholds() -> None:
-    assert doctor.check_memory(Memory(3 * GiB, 8 * GiB)).status == "warn"
-    assert doctor.check_memory(Memory(8 * GiB, 8 * GiB)).status == "ok"
-    assert doctor.check_memory(Memory(None, None)).status == "info"
+    assert doctor_checks.check_memory(Memory(3 * GiB, 8 * GiB)).status == "warn"
+    assert doctor_checks.check_memory(Memory(8 * GiB, 8 * GiB)).status == "ok"
+    assert doctor_checks.check_memory(Memory(None, None)).status == "info"
 
 
 def test_disk_must_hold_the_models_still_to_download(tmp_path: Path) -> None:
     models = tuple(verify_model_dir(tmp_path))
-    assert doctor.check_disk(1 * GiB, models, tmp_path).status == "fail"
-    assert doctor.check_disk(2 * GiB, models, tmp_path).status == "ok"
+    assert doctor_checks.check_disk(1 * GiB, models, tmp_path).status == "fail"
+    assert doctor_checks.check_disk(2 * GiB, models, tmp_path).status == "ok"
 
 
 def test_the_text_report_reads_well(model_dir: Path) -> None:

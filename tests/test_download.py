@@ -19,10 +19,16 @@ from pathlib import Path
 import pytest
 
 import faceswap.download
+import faceswap.model_install
+import faceswap.model_sources
+import faceswap.resumable
 from faceswap.config import Settings
-from faceswap.download import DEFAULT_SOURCES, DownloadError, Source, download_models, load_manifest, main
+from faceswap.download import main
+from faceswap.model_install import download_models
+from faceswap.model_sources import DEFAULT_SOURCES, Source, load_manifest
 from faceswap.modelfiles import DETECTOR, MODEL_SPECS, RECOGNIZER, SWAPPER, verify_model_dir
 from faceswap.models import clear_model_cache, load_models
+from faceswap.resumable import DownloadError
 from faceswap.synthetic import write_models
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -374,12 +380,7 @@ def test_the_command_fails_with_one_line(tmp_path: Path, manifest: list[dict[str
 
 
 def test_the_public_names_are_pinned() -> None:
-    assert faceswap.download.__all__ == [
-        "DEFAULT_SOURCES",
-        "Artifact",
-        "DownloadError",
-        "Source",
-        "download_models",
-        "load_manifest",
-        "main",
-    ]
+    assert faceswap.download.__all__ == ["main"]
+    assert faceswap.model_install.__all__ == ["download_models"]
+    assert faceswap.model_sources.__all__ == ["DEFAULT_SOURCES", "Artifact", "Source", "load_manifest"]
+    assert faceswap.resumable.__all__ == ["DownloadError", "check_digest", "fetch_with_retries", "mib"]
