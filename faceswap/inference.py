@@ -47,9 +47,19 @@ def swap_crop(
     latent: np.ndarray,
     run_options: ort.RunOptions | None = None,
 ) -> Frame:
-    """Run the swapper on a 128x128 BGR crop; returns the swapped crop, BGR uint8."""
+    """Run the swapper on a 128x128 BGR crop; returns the swapped crop, BGR uint8.
+
+    Through IO binding, with the output allocated on the session's own device: on CUDA that spares
+    ONNX Runtime a synchronising copy per run (3.1 to 2.8 ms per forward on an H200, gpu.md).
+    """
     blob = np.ascontiguousarray(crop[:, :, ::-1].transpose(2, 0, 1)[None], dtype=np.float32)
     blob *= 1.0 / 255.0
-    (prediction,) = session.run(None, {input_names[0]: blob, input_names[1]: latent}, run_options)
+    binding = session.io_binding()
+    binding.bind_cpu_input(input_names[0], blob)
+    binding.bind_cpu_input(input_names[1], np.ascontiguousarray(latent, dtype=np.float32))
+    device = "cuda" if session.get_providers()[0] == "CUDAExecutionProvider" else "cpu"
+    binding.bind_output(session.get_outputs()[0].name, device)
+    session.run_with_iobinding(binding, run_options)
+    (prediction,) = binding.copy_outputs_to_cpu()
     rgb = np.clip(np.asarray(prediction[0], dtype=np.float32).transpose(1, 2, 0) * 255.0, 0, 255)
     return np.ascontiguousarray(np.rint(rgb)[:, :, ::-1]).astype(np.uint8)
