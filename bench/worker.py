@@ -35,7 +35,7 @@ STARTED = time.perf_counter()
 
 
 class ForwardClock:
-    """Times every InferenceSession.run in this process, per model file, by wrapping the class method.
+    """Times every InferenceSession.run and run_with_iobinding in this process, per model file.
 
     A session is named by the file it was created from, unless it was given a name (a session made from
     a derived copy, such as our swapper's optimized copy, is named after the model it stands for).
@@ -50,8 +50,11 @@ class ForwardClock:
         self.names[id(session)] = name
 
     def install(self, session_class: Any) -> None:
-        """Wrap session_class.run (every session, subclasses included, is timed from now on)."""
-        original: Callable[..., Any] = session_class.run
+        """Wrap the class's run methods (every session, subclasses included, is timed from now on)."""
+        for method in ("run", "run_with_iobinding"):
+            setattr(session_class, method, self._timed(getattr(session_class, method)))
+
+    def _timed(self, original: Callable[..., Any]) -> Callable[..., Any]:
         ms, names = self.ms, self.names
 
         def timed_run(session: Any, *args: Any, **kwargs: Any) -> Any:
@@ -64,7 +67,7 @@ class ForwardClock:
                 )
                 ms[name] += (time.perf_counter() - started) * 1000.0
 
-        session_class.run = timed_run
+        return timed_run
 
     def reset(self) -> None:
         """Forget the times so far."""
