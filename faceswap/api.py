@@ -105,8 +105,6 @@ async def _read_upload(upload: UploadFile, role: str, limit: int) -> bytes:
     data = await upload.read(limit + 1)
     if len(data) > limit:
         raise image_too_large(f"{role} image", limit)
-    if not data:
-        raise SwapError(ErrorCode.INVALID_IMAGE, f"The {role} image is empty.")
     return data
 
 

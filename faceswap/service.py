@@ -44,8 +44,6 @@ def decode_base64_image(text: str, role: str, max_bytes: int) -> bytes:
         data = base64.b64decode(payload, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise SwapError(ErrorCode.INVALID_INPUT, f"{role}_image is not valid base64.") from exc
-    if not data:
-        raise SwapError(ErrorCode.INVALID_IMAGE, f"The {role} image is empty.")
     if len(data) > max_bytes:
         raise image_too_large(f"{role} image", max_bytes)
     return data
