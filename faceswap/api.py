@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from types import FrameType
 from typing import Annotated, Any, Literal, TypeVar
 
+import orjson
 from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
@@ -56,6 +57,14 @@ RUNPOD_KEPT_CODES = frozenset(
     {ErrorCode.UNAUTHORIZED, ErrorCode.IMAGE_TOO_LARGE, ErrorCode.BUSY, ErrorCode.NOT_READY}
 )
 """The failures /runsync answers with their own status (the web client maps 401, 413 and 503); others: 200."""
+
+
+class ImageJSONResponse(JSONResponse):
+    """JSON written by orjson: a 20 MB `image_base64` takes 10 ms, where `json.dumps` takes 90 on the loop."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorBody, "description": description}
@@ -279,12 +288,24 @@ def create_app(
             SwapError(ErrorCode.INTERNAL, "The worker hit an unexpected error; the request id is logged."),
         )
 
-    @app.post("/swap", response_model=SwapOutput, responses=ERROR_RESPONSES, tags=["swap"])
+    @app.post(
+        "/swap",
+        response_model=SwapOutput,
+        response_class=ImageJSONResponse,
+        responses=ERROR_RESPONSES,
+        tags=["swap"],
+    )
     async def swap(request: Request, body: SwapInput) -> dict[str, Any]:
         """Swap the source's face into the target's chosen face."""
         return await _unless_client_leaves(request, _service(request).swap(body, _request_id(request)))
 
-    @app.post("/swap/upload", response_model=SwapOutput, responses=ERROR_RESPONSES, tags=["swap"])
+    @app.post(
+        "/swap/upload",
+        response_model=SwapOutput,
+        response_class=ImageJSONResponse,
+        responses=ERROR_RESPONSES,
+        tags=["swap"],
+    )
     async def swap_upload(
         request: Request,
         source: Annotated[UploadFile, File(description="The photo whose face identity is used.")],
@@ -312,14 +333,14 @@ def create_app(
         body, image = await _unless_client_leaves(request, upload)
         if wants_image:
             return Response(image, media_type=f"image/{body['format']}", headers=_summary_headers(body))
-        return JSONResponse(body)
+        return ImageJSONResponse(SwapOutput.model_validate(body).model_dump())
 
     @app.post("/faces", response_model=FacesOutput, responses=ERROR_RESPONSES, tags=["faces"])
     async def faces(request: Request, body: FacesInput) -> dict[str, Any]:
         """The faces of an image, numbered as `source_index`/`target_index` number them."""
         return await _unless_client_leaves(request, _service(request).faces(body, _request_id(request)))
 
-    @app.post("/runsync", responses=ERROR_RESPONSES, tags=["swap"])
+    @app.post("/runsync", response_class=ImageJSONResponse, responses=ERROR_RESPONSES, tags=["swap"])
     async def runsync(request: Request, envelope: RunPodEnvelope) -> dict[str, Any]:
         """RunPod's envelope around /swap (or /faces with `"action": "faces"`): `{"input": {...}}` in."""
         request_id = _request_id(request)

@@ -238,6 +238,38 @@ def test_a_large_jpeg_is_decoded_reduced_but_not_below_max_dimension() -> None:
     assert np.abs(small.astype(int) - decoded.pixels).mean() < 2
 
 
+@pytest.mark.parametrize("max_dimension", [None, 1001, 501, 251, 126])
+def test_jpeg_pixels_are_opencvs_at_every_dct_scale(max_dimension: int | None) -> None:
+    rgb = cv2.GaussianBlur(
+        np.random.default_rng(5).integers(0, 256, (1001, 2001, 3), dtype=np.uint8), (5, 5), 2
+    )
+    data = _save(Image.fromarray(rgb), "JPEG", quality=90)
+    decoded = decode_image(data, max_pixels=LIMIT * 100, max_dimension=max_dimension)
+    scale = round(2001 / decoded.pixels.shape[1])
+    flag = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4}.get(
+        scale, cv2.IMREAD_REDUCED_COLOR_8
+    )
+    assert np.array_equal(decoded.pixels, cv2.imdecode(np.frombuffer(data, np.uint8), flag))
+
+
+def test_a_jpeg_libjpeg_can_recover_from_still_decodes_and_a_cut_one_is_refused() -> None:
+    data = _save(Image.fromarray(_grid_rgb()), "JPEG")
+    stray = data[:-2] + b"\x00\x11\x22" + data[-2:]  # libjpeg-turbo warns: extraneous bytes before a marker
+    assert np.array_equal(_decode(stray), _decode(data))
+    assert _refusal(data[: len(data) * 3 // 4]).code == ErrorCode.INVALID_IMAGE
+
+
+def test_a_sound_jpeg_never_needs_opencv(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = _save(Image.fromarray(_grid_rgb()), "JPEG")
+    expected = _decode(data)
+
+    def refuse(*args: object) -> None:
+        raise AssertionError("OpenCV was asked to decode a JPEG simplejpeg should have decoded")
+
+    monkeypatch.setattr(faceswap.imaging.cv2, "imdecode", refuse)
+    assert np.array_equal(_decode(data), expected)
+
+
 def test_max_dimension_above_the_image_decodes_it_whole() -> None:
     data = _save(Image.fromarray(_grid_rgb()), "JPEG")
     assert decode_image(data, max_pixels=LIMIT, max_dimension=1024).pixels.shape == (2 * BLOCK, 3 * BLOCK, 3)
@@ -531,35 +563,12 @@ def test_labelled_outputs_decode_to_the_same_pixels_and_pillow_sees_the_label(fm
     assert "xmp" not in plain.info
 
 
-def test_fpng_and_opencv_write_the_same_pixels() -> None:
+@pytest.mark.parametrize("level", range(10))
+def test_png_output_is_lossless_and_labelled_at_every_level(level: int) -> None:
     pixels = _photo()
-    fast = faceswap.imaging._png_fast(pixels)
-    assert fast is not None and b"fdEC" in fast[:64]
-    slow = faceswap.imaging._png_opencv(pixels, 1)
-    for data in (fast, slow):
-        assert (cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED) == pixels).all()
-        assert (np.asarray(Image.open(io.BytesIO(data)))[..., ::-1] == pixels).all()
-
-
-@pytest.mark.parametrize("shape", [(1, 1, 3), (3, 5, 3), (61, 97, 3)])
-def test_fpng_is_lossless_on_any_size(shape: tuple[int, int, int]) -> None:
-    pixels = np.random.default_rng(2).integers(0, 256, shape, dtype=np.uint8)
-    assert (_decode(encode_image(pixels, "png")) == pixels).all()
-
-
-class _RefusingFpng:
-    @staticmethod
-    def from_ndarray(pixels: np.ndarray) -> bytes:
-        return b""
-
-
-@pytest.mark.parametrize("stand_in", [None, _RefusingFpng()])
-def test_png_falls_back_to_opencv_without_fpng(monkeypatch: pytest.MonkeyPatch, stand_in: object) -> None:
-    monkeypatch.setattr(faceswap.imaging, "fpng", stand_in)
-    pixels = _photo()
-    data = encode_image(pixels, "png", png_compression=9)
-    assert b"fdEC" not in data[:200]
-    assert (_decode(data) == pixels).all()
+    data = encode_image(pixels, "png", png_compression=level)
+    assert (cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED) == pixels).all()
+    assert (np.asarray(Image.open(io.BytesIO(data)))[..., ::-1] == pixels).all()
     assert read_label(data) == DIGITAL_SOURCE_TYPE
 
 
