@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import binascii
 import threading
 import time
 from collections.abc import Callable, Coroutine
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
+
+import pybase64
 
 from faceswap.config import Settings
 from faceswap.errors import ErrorCode, SwapError, image_too_large
@@ -41,7 +42,7 @@ def decode_base64_image(text: str, role: str, max_bytes: int) -> bytes:
     if len(payload) // 4 * 3 > max_bytes + 3:
         raise image_too_large(f"{role} image", max_bytes)
     try:
-        data = base64.b64decode(payload, validate=True)
+        data = pybase64.b64decode(payload, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise SwapError(ErrorCode.INVALID_INPUT, f"{role}_image is not valid base64.") from exc
     if len(data) > max_bytes:
