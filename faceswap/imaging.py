@@ -29,7 +29,7 @@ from PIL import ExifTags, GifImagePlugin, Image, ImageFile, JpegImagePlugin, Png
 
 from faceswap.arrays import Frame
 from faceswap.errors import ErrorCode, SwapError
-from faceswap.labels import add_label
+from faceswap.labels import add_label, png_label_chunks
 from faceswap.png import DEFAULT_LEVEL, encode_png
 
 __all__ = [
@@ -157,8 +157,8 @@ def encode_image(
     0 stored, 4-9 zlib: smaller and much slower). JPEG and WebP go through OpenCV at their qualities.
     """
     if fmt == "png":
-        data = _png(pixels, png_compression)
-    elif fmt == "jpeg":
+        return _png(pixels, png_compression, png_label_chunks() if label else b"")
+    if fmt == "jpeg":
         data = _opencv_encode(".jpg", pixels, [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])
     elif fmt == "webp":
         data = _opencv_encode(".webp", pixels, [cv2.IMWRITE_WEBP_QUALITY, min(webp_quality, 100)])
@@ -366,9 +366,9 @@ def _upright(pixels: Frame, orientation: int) -> Frame:
     return pixels
 
 
-def _png(pixels: Frame, compression: int) -> bytes:
+def _png(pixels: Frame, compression: int, after_header: bytes) -> bytes:
     try:
-        return encode_png(pixels, compression)
+        return encode_png(pixels, compression, after_header=after_header)
     except ValueError as exc:
         raise SwapError(ErrorCode.INTERNAL, "The result image could not be encoded.") from exc
 

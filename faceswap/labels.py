@@ -17,7 +17,7 @@ import struct
 import zlib
 from typing import Final, Literal
 
-__all__ = ["DIGITAL_SOURCE_TYPE", "SOFTWARE", "add_label", "read_label", "xmp_packet"]
+__all__ = ["DIGITAL_SOURCE_TYPE", "SOFTWARE", "add_label", "png_label_chunks", "read_label", "xmp_packet"]
 
 DIGITAL_SOURCE_TYPE: Final = (
     "http://cv.iptc.org/newscodes/digitalsourcetype/compositeWithTrainedAlgorithmicMedia"
@@ -54,9 +54,9 @@ def add_label(
     data: bytes, fmt: Literal["png", "jpeg", "webp"], *, size: tuple[int, int], software: str = SOFTWARE
 ) -> bytes:
     """`data` (an encoder's output of a `size` = (width, height) image) with the AI label spliced in."""
-    packet = xmp_packet(software)
     if fmt == "png":
-        return _label_png(data, packet, software)
+        return _label_png(data, software)
+    packet = xmp_packet(software)
     if fmt == "jpeg":
         return _label_jpeg(data, packet)
     return _label_webp(data, packet, size)
@@ -86,13 +86,17 @@ def _png_chunk(kind: bytes, body: bytes) -> bytes:
     return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
 
-def _label_png(data: bytes, packet: bytes, software: str) -> bytes:
+def png_label_chunks(software: str = SOFTWARE) -> bytes:
+    """The label as PNG chunks (XMP iTXt, Software tEXt), framed, for a writer to put right after IHDR."""
+    itxt = _png_chunk(b"iTXt", _PNG_XMP_KEYWORD + b"\x00\x00\x00\x00\x00" + xmp_packet(software))
+    return itxt + _png_chunk(b"tEXt", b"Software\x00" + software.encode("latin-1", "replace"))
+
+
+def _label_png(data: bytes, software: str) -> bytes:
     ihdr_end = len(_PNG_SIGNATURE) + 8 + 13 + 4
     if not data.startswith(_PNG_SIGNATURE) or data[12:16] != b"IHDR":
         raise ValueError("not a PNG stream that starts with IHDR")
-    itxt = _png_chunk(b"iTXt", _PNG_XMP_KEYWORD + b"\x00\x00\x00\x00\x00" + packet)
-    text = _png_chunk(b"tEXt", b"Software\x00" + software.encode("latin-1", "replace"))
-    return b"".join((data[:ihdr_end], itxt, text, memoryview(data)[ihdr_end:]))
+    return b"".join((data[:ihdr_end], png_label_chunks(software), memoryview(data)[ihdr_end:]))
 
 
 def _png_xmp(data: bytes) -> bytes | None:

@@ -58,10 +58,13 @@ class _Strip:
     filtered_length: int
 
 
-def encode_png(pixels: Frame, level: int = DEFAULT_LEVEL, *, workers: int | None = None) -> bytes:
+def encode_png(
+    pixels: Frame, level: int = DEFAULT_LEVEL, *, after_header: bytes = b"", workers: int | None = None
+) -> bytes:
     """A truecolour 8-bit PNG of a BGR frame (H x W x 3, uint8), deflated at `level` 0-9.
 
-    `workers` caps the strips (default: the cores this process may use).
+    `after_header`: chunks, framed already, written right after IHDR (metadata, without copying the
+    file again to splice them in). `workers` caps the strips (default: the cores this process may use).
     """
     if pixels.ndim != 3 or pixels.shape[2] != 3 or pixels.dtype != np.uint8:
         raise ValueError(f"expected an HxWx3 uint8 frame, got {pixels.dtype} {pixels.shape}")
@@ -83,7 +86,7 @@ def encode_png(pixels: Frame, level: int = DEFAULT_LEVEL, *, workers: int | None
     for strip in strips[1:]:
         adler = adler32_combine(adler, strip.adler, strip.filtered_length)
     tail = struct.pack(">I", adler)
-    parts = [_SIGNATURE, _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))]
+    parts = [_SIGNATURE, _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)), after_header]
     for number, strip in enumerate(strips):
         data, crc = strip.data, strip.crc
         if number == last:

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from PIL import Image, PngImagePlugin
 
 import faceswap.labels
+from faceswap.imaging import encode_image
 from faceswap.labels import DIGITAL_SOURCE_TYPE, SOFTWARE, add_label, read_label, xmp_packet
 
 RGBA = np.random.default_rng(5).integers(0, 256, (21, 34, 4), dtype=np.uint8)
@@ -139,6 +140,14 @@ def test_public_names_are_pinned() -> None:
         "DIGITAL_SOURCE_TYPE",
         "SOFTWARE",
         "add_label",
+        "png_label_chunks",
         "read_label",
         "xmp_packet",
     ]
+
+
+def test_our_png_writer_places_the_label_where_splicing_puts_it() -> None:
+    pixels = np.random.default_rng(4).integers(0, 256, (21, 34, 3), dtype=np.uint8)
+    written = encode_image(pixels, "png")
+    assert written == add_label(encode_image(pixels, "png", label=False), "png", size=(34, 21))
+    assert read_label(written) == DIGITAL_SOURCE_TYPE

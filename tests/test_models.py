@@ -274,6 +274,7 @@ def test_session_options_use_every_optimisation_and_the_asked_threads() -> None:
     options = session_options(3)
     assert options.intra_op_num_threads == 3
     assert options.graph_optimization_level == ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    assert options.get_session_config_entry("session.force_spinning_stop") == "1"
 
 
 # Loading
