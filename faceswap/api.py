@@ -60,7 +60,8 @@ RUNPOD_KEPT_CODES = frozenset(
 
 
 class ImageJSONResponse(JSONResponse):
-    """JSON written by orjson: a 20 MB `image_base64` takes 10 ms, where `json.dumps` takes 90 on the loop."""
+    """JSON written by orjson, for bodies that carry an image: 20 MB of base64 in 11 ms on the event loop,
+    where pydantic's `dump_json` took 48 ms and `json.dumps` 91 ms. NaN and infinities become null."""
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content)

@@ -71,7 +71,7 @@ class Settings(BaseSettings):
         2,
         ge=0,
         le=9,
-        description="PNG level: 1-3 fast (ISA-L), 0 stored, 4-9 zlib (about 10% smaller, 20x slower).",
+        description="PNG level: 0-3 fast (ISA-L), 4-9 zlib (about 10% smaller, 20x slower).",
     )
     jpeg_quality: int = Field(92, ge=1, le=100, description="JPEG quality.")
     webp_quality: int = Field(90, ge=1, le=100, description="WebP quality.")

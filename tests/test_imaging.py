@@ -252,10 +252,23 @@ def test_jpeg_pixels_are_opencvs_at_every_dct_scale(max_dimension: int | None) -
     assert np.array_equal(decoded.pixels, cv2.imdecode(np.frombuffer(data, np.uint8), flag))
 
 
-def test_a_jpeg_libjpeg_can_recover_from_still_decodes_and_a_cut_one_is_refused() -> None:
+def test_a_jpeg_libjpeg_can_recover_from_still_decodes_and_a_cut_one_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     data = _save(Image.fromarray(_grid_rgb()), "JPEG")
-    stray = data[:-2] + b"\x00\x11\x22" + data[-2:]  # libjpeg-turbo warns: extraneous bytes before a marker
-    assert np.array_equal(_decode(stray), _decode(data))
+    expected = _decode(data)
+    calls: list[int] = []
+    imdecode = cv2.imdecode
+
+    def spy(buffer: np.ndarray, flags: int) -> np.ndarray | None:
+        calls.append(len(buffer))
+        return imdecode(buffer, flags)
+
+    monkeypatch.setattr(faceswap.imaging.cv2, "imdecode", spy)
+    scan = data.index(b"\xff\xda")
+    stray = data[:scan] + b"\x00\x11\x22" + data[scan:]  # libjpeg-turbo warns: extraneous bytes before SOS
+    assert np.array_equal(_decode(stray), expected)
+    assert calls == [len(stray)]  # simplejpeg refused it; OpenCV decided
     assert _refusal(data[: len(data) * 3 // 4]).code == ErrorCode.INVALID_IMAGE
 
 
