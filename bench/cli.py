@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bench.harness import REPO, Config, WorkerError, load_results, run, save_results
+from bench.http import ServiceError
 from bench.report import render, summary_lines
 from bench.standins import default_cache_dir
 
@@ -55,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         try:
             results = run(config)
-        except WorkerError as exc:
+        except (WorkerError, ServiceError) as exc:
             logging.getLogger(__name__).error("%s", exc)
             return 1
         save_results(

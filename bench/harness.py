@@ -10,7 +10,9 @@ neither one's allocations disturb the other's. Order of work:
 3. one untimed warm-up swap per scenario and pipeline (it also fills our caches where a scenario repeats
    its source or target, and checks that every pipeline finds every face);
 4. `reps` rounds over the scenarios, ours and the reference alternating which goes first;
-5. the re-parse INSwapper does to read emap, timed against our loader's read of only that tensor.
+5. ours over real HTTP (bench.http): the service on loopback, the same images, one warm-up round and
+   `reps` rounds of the two image sizes;
+6. the re-parse INSwapper does to read emap, timed against our loader's read of only that tensor.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from typing import Any
 
 import onnx
 
+from bench.http import HttpRun, http_runs
 from bench.images import face_boxes, jpeg, photo_like
 from bench.pipelines import OURS, REFERENCE
 from bench.standins import ModelStats, Pack, write_pack
@@ -41,6 +44,7 @@ from faceswap.models import cache_dir
 __all__ = [
     "FIRST",
     "HEADLINE",
+    "HTTP_SCENARIOS",
     "OURS",
     "REFERENCE",
     "ColdStart",
@@ -61,6 +65,8 @@ log = logging.getLogger(__name__)
 FIRST = "ours-first"
 """Cold starts of ours with no derived files yet (the swapper's optimized copy is written)."""
 HEADLINE = "one_face"
+HTTP_SCENARIOS = (HEADLINE, "large")
+"""The scenarios also sent over HTTP: the two target sizes."""
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -171,6 +177,7 @@ class Results:
     loaded: dict[str, dict[str, float]] = field(default_factory=dict)
     levers: dict[str, float] = field(default_factory=dict)
     conditions: dict[str, Any] = field(default_factory=dict)
+    http: list[HttpRun] = field(default_factory=list)
 
     def timed(self, pipeline: str, scenario: str) -> list[Run]:
         """The timed runs (the warm-up left out) of one pipeline in one scenario."""
@@ -187,6 +194,11 @@ class Results:
     def ratio(self, scenario: str) -> float:
         """Ours / reference, medians."""
         return self.median(OURS, scenario) / self.median(REFERENCE, scenario)
+
+    def http_median(self, scenario: str, attribute: str) -> float:
+        """Median of one attribute over the timed HTTP runs of one scenario."""
+        timed = [run for run in self.http if run.scenario == scenario and run.rep >= 0]
+        return statistics.median(getattr(run, attribute) for run in timed)
 
     def cold_median(self, pipeline: str, attribute: str = "seconds") -> float:
         """Median of one cold-start attribute of one pipeline."""
@@ -465,6 +477,18 @@ def run(config: Config) -> Results:
         finally:
             for worker in workers:
                 worker.close()
+        indices = {scenario.key: index for index, scenario in enumerate(plan)}
+        log.info("over HTTP: %s", ", ".join(HTTP_SCENARIOS))
+        results.http = http_runs(
+            [scenario for scenario in plan if scenario.key in HTTP_SCENARIOS],
+            lambda scenario, rep, role: _image_path(folder, scenario, indices[scenario.key], rep, role),
+            model_dir=pack.directory,
+            providers=config.providers,
+            reps=config.reps,
+            env=_worker_env(),
+            cwd=REPO,
+            log_path=log_path,
+        )
     results.levers.update(_levers(pack))
     results.conditions.update(
         load_before=[round(v, 2) for v in load_before],
@@ -485,6 +509,7 @@ def load_results(path: Path) -> Results:
     data = json.loads(path.read_text())
     data["runs"] = [Run(**entry) for entry in data["runs"]]
     data["cold"] = [ColdStart(**entry) for entry in data["cold"]]
+    data["http"] = [HttpRun(**entry) for entry in data.get("http", [])]
     return Results(**data)
 
 

@@ -279,6 +279,49 @@ def _breakdown(results: Results) -> list[str]:
     ]
 
 
+def _http(results: Results) -> list[str]:
+    keys = [key for key in _titles(results) if any(run.scenario == key for run in results.http)]
+    if not keys:
+        return []
+    rows = []
+    for key in keys:
+        wall, stages = results.http_median(key, "wall_ms"), results.http_median(key, "stages_ms")
+        rows.append(
+            [
+                _titles(results)[key],
+                _ms(results.median(OURS, key)),
+                _ms(wall),
+                _ms(stages),
+                f"{_ms(wall - stages)} ({(wall - stages) / wall:.1%})",
+                f"{results.http_median(key, 'request_bytes') / 1e6:.2f} / "
+                f"{results.http_median(key, 'response_bytes') / 1e6:.2f}",
+            ]
+        )
+    header = [
+        "scenario",
+        "in-process, ms",
+        "over HTTP, ms",
+        "service stages, ms",
+        "outside the stages, ms",
+        "request / response MB",
+    ]
+    return [
+        "## Over HTTP (ours)",
+        "",
+        "The service itself (`python main_fixed.py`, one process) on loopback, after the comparison, with "
+        "the same images: `POST /swap` with both images as base64 in JSON, as the web app sends them, "
+        "one request at a time, medians of the timed rounds after one warm-up round. *Over HTTP* runs from "
+        "the request's first byte to the response's last (the client encodes each body before the clock "
+        "starts); *service stages* are the `timings_ms` the service returns (fetch, which here decodes the "
+        "base64, then decode, detect, embed, swap, encode); *outside the stages* is the rest: reading and "
+        "validating the request, base64 of the result, writing the JSON and moving the bytes. The "
+        "reference has no HTTP front of its own, so this table is ours alone.",
+        "",
+        *_table(header, rows),
+        "",
+    ]
+
+
 COLD_COLUMNS = {
     OURS: "ours, usual start (copy present)",
     FIRST: "ours, very first start (copy written)",
@@ -642,6 +685,7 @@ def render(results: Results) -> str:
         *_targets(results),
         *_latency(results),
         *_breakdown(results),
+        *_http(results),
         *_memory(results),
         *_cold_start(results),
         *_misses(results),

@@ -24,6 +24,7 @@ from bench.cli import QUICK_WIDTH
 from bench.harness import (
     FIRST,
     HEADLINE,
+    HTTP_SCENARIOS,
     OURS,
     REFERENCE,
     ColdStart,
@@ -33,6 +34,7 @@ from bench.harness import (
     load_results,
     scenarios,
 )
+from bench.http import HttpRun
 from bench.images import face_boxes, jpeg, photo_like
 from bench.pipelines import PIPELINES, Ours, load_pipeline
 from bench.report import render, summary_lines, targets
@@ -340,3 +342,19 @@ def test_quick_run_writes_the_report_and_ends_with_the_ratio(pack: Pack, tmp_pat
     assert {cold.pipeline for cold in results.cold} == {OURS, FIRST, REFERENCE}
     ours = [run for run in results.runs if run.pipeline == OURS and "swap" in run.stages_ms]
     assert ours and all("inswapper_128.onnx" in run.forward_by_model for run in ours)
+    sent = sorted((run.scenario, run.rep) for run in results.http)
+    assert sent == sorted((key, rep) for key in HTTP_SCENARIOS for rep in (-1, 0))
+    assert all(run.wall_ms > run.stages_ms > 0 and run.response_bytes > 0 for run in results.http)
+    assert "## Over HTTP (ours)" in doc.read_text()
+
+
+def test_the_http_table_shows_the_time_outside_the_services_stages() -> None:
+    results = fake_results(1000.0, 2000.0, 0.99)
+    assert "Over HTTP" not in render(results)
+    results.http = [
+        HttpRun(key, rep, 1100.0 + rep, 1000.0, 2_000_000, 3_000_000)
+        for key in HTTP_SCENARIOS
+        for rep in (-1, 0, 1, 2)
+    ]
+    table = render(results).split("## Over HTTP (ours)")[1]
+    assert "| 1,101 | 1,000 | 101 (9.2%) | 2.00 / 3.00 |" in table
