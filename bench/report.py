@@ -315,7 +315,9 @@ def _http(results: Results) -> list[str]:
         "starts); *service stages* are the `timings_ms` the service returns (fetch, which here decodes the "
         "base64, then decode, detect, embed, swap, encode); *outside the stages* is the rest: reading and "
         "validating the request, base64 of the result, writing the JSON and moving the bytes. The "
-        "reference has no HTTP front of its own, so this table is ours alone.",
+        "in-process column is the comparison's figure for ours, from another process at another moment: "
+        "on a shared machine the two can differ by more than the HTTP cost, which the last columns give. "
+        "The reference has no HTTP front of its own, so this table is ours alone.",
         "",
         *_table(header, rows),
         "",
