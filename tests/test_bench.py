@@ -305,6 +305,24 @@ def test_report_says_the_gpu_was_not_run_and_quotes_figures_measured_elsewhere()
     assert "NVIDIA H200" in gpu and "2.3 ms" in gpu
 
 
+def test_a_cuda_run_is_judged_by_the_gpu_targets() -> None:
+    results = fake_results(20.0, 100.0, 0.5)
+    results.config["providers"] = "cuda"
+    results.conditions["cuda_available"] = True
+    verdicts = {target.name: (target.limit, target.met) for target in targets(results)}
+    title = scenarios(quick=True)[0].title
+    assert verdicts[f"ours/reference, {title}"] == ("≤ 0.25", True)  # 20 / 100
+    assert verdicts[f"ours, {title}, end to end in-process"] == ("≤ 30 ms", True)
+    assert not any("outside model forwards" in name for name in verdicts)
+    slow = fake_results(40.0, 100.0, 0.5)
+    slow.config["providers"] = "cuda"
+    slow.conditions["cuda_available"] = True
+    document = render(slow)
+    misses = document.split("## What is not met and why", 1)[1].split("\n## ", 1)[0]
+    assert "end to end** (40.0 ms, target 30 ms)" in misses
+    assert "This run used ONNX Runtime's CUDA provider" in document
+
+
 def test_report_says_the_figures_come_from_random_weights() -> None:
     document = render(fake_results(1000.0, 2000.0, 0.99))
     assert "cost-faithful stand-ins with random weights" in document
