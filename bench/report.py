@@ -658,7 +658,9 @@ def _gpu(results: Results) -> list[str]:
     return [
         "## GPU",
         "",
-        f"Not run: {reason}. `python -m bench --providers cuda` runs the same comparison on CUDA.",
+        f"Not run: {reason}. `python -m bench --providers cuda` runs the same comparison on CUDA; on a "
+        "GPU machine without a package registry, `scripts/device/prepare.sh` (here) and "
+        "`scripts/device/measure.sh` (there) carry what it needs and run it, with the doctor.",
         "",
         "Measured elsewhere, not by this harness: on one NVIDIA H200 (onnxruntime-gpu 1.31.1, CUDA 13), the "
         "swapper's forward alone, on a stand-in with inswapper_128's architecture (random weights, 138.3M "
