@@ -47,7 +47,8 @@ class Settings(BaseSettings):
         False, description="Allow URLs on loopback/private networks (tests only)."
     )
     url_allowlist: Annotated[tuple[str, ...], NoDecode] = Field(
-        (), description="Comma-separated hosts that are always allowed (e.g. your storage bucket)."
+        (),
+        description="Comma-separated hosts always allowed (e.g. your bucket); host:port for one port only.",
     )
     fetch_connect_timeout: float = Field(5.0, gt=0, le=60, description="Seconds to connect to an image host.")
     fetch_timeout: float = Field(20.0, gt=0, le=300, description="Seconds for a whole image download.")
@@ -87,7 +88,7 @@ class Settings(BaseSettings):
     @classmethod
     def _split_hosts(cls, value: object) -> object:
         if isinstance(value, str):
-            return tuple(host.strip().lower().rstrip(".") for host in value.split(",") if host.strip())
+            return tuple(entry.strip().lower() for entry in value.split(",") if entry.strip())
         return value
 
     @field_validator("api_key", mode="before")

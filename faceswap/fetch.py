@@ -125,7 +125,7 @@ class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
     ) -> httpcore.AsyncNetworkStream:
         """Connect to the first reachable checked address of the host."""
         addresses = await self._resolve(host, timeout)
-        widened = self._allow_private or is_allowlisted(host, self._allowlist)
+        widened = self._allow_private or is_allowlisted(host, port, self._allowlist)
         if not widened and not all(is_public_address(address) for address in addresses):
             raise BlockedAddressError("the host resolves to a non-public address")
         failure: httpcore.ConnectError | None = None

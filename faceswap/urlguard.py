@@ -12,7 +12,8 @@ The policy, against server-side request forgery:
 - every address the host stands for must be public (``is_public_address``); a name's addresses are
   checked after resolution by the fetcher, an address literal here as well;
 - ``allow_private`` (tests) and an exact host name on the allow-list (e.g. the user's storage bucket)
-  are the only ways to widen it.
+  are the only ways to widen it; an entry ``name:port`` widens it for that port alone, a bare name
+  for every port.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ __all__ = [
     "MAX_URL_LENGTH",
     "IPAddress",
     "ParsedTarget",
+    "allowlist_entry",
     "check_url",
     "connect_address",
     "is_allowlisted",
@@ -173,9 +175,33 @@ def parse_address_host(host: str) -> IPAddress | None:
     return _parse_ipv4_host(labels)
 
 
-def is_allowlisted(host: str, allowlist: Collection[str]) -> bool:
-    """Whether a host is on the allow-list (exact names, case and trailing dot ignored)."""
-    return host.lower().rstrip(".") in {name.lower().rstrip(".") for name in allowlist}
+def is_allowlisted(host: str, port: int, allowlist: Collection[str]) -> bool:
+    """Whether host and port are on the allow-list: exact names (case and a trailing dot ignored), each
+    on every port or, written ``name:port`` (``[v6]:port`` for an IPv6 address), on that port alone."""
+    wanted = _normal_host(host)
+    return any(
+        name == wanted and entry_port in (None, port) for name, entry_port in map(allowlist_entry, allowlist)
+    )
+
+
+def allowlist_entry(entry: str) -> tuple[str, int | None]:
+    """An allow-list entry as (host, port or None for every port); a port that is not 1-65535 matches none."""
+    text = entry.strip()
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port_text = rest[1:] if rest.startswith(":") else None
+    elif text.count(":") == 1:
+        host, _, port_text = text.partition(":")
+    else:
+        host, port_text = text, None
+    if port_text is None:
+        return _normal_host(host), None
+    port = int(port_text) if port_text.isascii() and port_text.isdigit() else 0
+    return _normal_host(host), port if 1 <= port <= 65535 else -1
+
+
+def _normal_host(host: str) -> str:
+    return host.strip().lower().rstrip(".").removeprefix("[").removesuffix("]")
 
 
 def _refuse(label: str, problem: str) -> SwapError:
@@ -222,7 +248,7 @@ def check_url(
     if not 1 <= port <= 65535:
         raise _refuse(label, "has a port outside 1 to 65535")
     address = _literal_address(host, label)
-    widened = allow_private or is_allowlisted(host, allowlist)
+    widened = allow_private or is_allowlisted(host, port, allowlist)
     if address is not None and not widened and not is_public_address(address):
         raise _refuse(label, "points to a private or reserved network address")
     return ParsedTarget(url=parsed, scheme=parsed.scheme, host=host, port=port, address=address)

@@ -583,6 +583,15 @@ def test_allowlisted_name_keeps_its_host_header_and_connects_to_the_resolved_add
     assert [hit.host for hit in good.hits] == [f"images.test:{good.port}"]
 
 
+def test_an_allowlist_entry_with_a_port_opens_that_port_of_a_private_host_alone(good: Recorder) -> None:
+    config = settings(url_allowlist=(f"images.test:{good.port}",))
+    assert download(f"http://images.test:{good.port}/image.png", config=config) == PNG
+    other = settings(url_allowlist=(f"images.test:{good.port + 1}",))
+    error = failure(f"http://images.test:{good.port}/image.png", config=other)
+    assert error.code is ErrorCode.URL_NOT_ALLOWED
+    assert len(good.hits) == 1
+
+
 def test_redirect_within_the_policy_is_followed(good: Recorder) -> None:
     assert download(f"http://images.test:{good.port}/redirect?to=%2Fimage.png") == PNG
     assert [hit.path for hit in good.hits] == ["/redirect?to=%2Fimage.png", "/image.png"]

@@ -14,6 +14,7 @@ from faceswap.errors import ErrorCode, SwapError
 from faceswap.urlguard import (
     MAX_URL_LENGTH,
     ParsedTarget,
+    allowlist_entry,
     check_url,
     connect_address,
     is_allowlisted,
@@ -101,6 +102,7 @@ def test_public_names_are_pinned() -> None:
         "MAX_URL_LENGTH",
         "IPAddress",
         "ParsedTarget",
+        "allowlist_entry",
         "check_url",
         "connect_address",
         "is_allowlisted",
@@ -221,9 +223,38 @@ def test_allowlisted_host_may_be_a_private_literal_but_not_carry_credentials() -
 
 
 def test_allowlist_matches_exact_names_ignoring_case_and_trailing_dot() -> None:
-    assert is_allowlisted("Bucket.Example.", ["bucket.example"])
-    assert not is_allowlisted("evil-bucket.example", ["bucket.example"])
-    assert not is_allowlisted("bucket.example.evil", ["bucket.example"])
+    assert is_allowlisted("Bucket.Example.", 443, ["bucket.example"])
+    assert not is_allowlisted("evil-bucket.example", 443, ["bucket.example"])
+    assert not is_allowlisted("bucket.example.evil", 443, ["bucket.example"])
+
+
+@pytest.mark.parametrize(
+    ("entry", "parsed"),
+    [
+        ("Bucket.Example.", ("bucket.example", None)),
+        ("bucket.example:9000", ("bucket.example", 9000)),
+        (" Bucket.Example.:9000 ", ("bucket.example", 9000)),
+        ("10.0.0.5:80", ("10.0.0.5", 80)),
+        ("[fd00::5]:8080", ("fd00::5", 8080)),
+        ("[fd00::5]", ("fd00::5", None)),
+        ("fd00::5", ("fd00::5", None)),
+        ("bucket.example:0", ("bucket.example", -1)),
+        ("bucket.example:65536", ("bucket.example", -1)),
+        ("bucket.example:http", ("bucket.example", -1)),
+        ("bucket.example:", ("bucket.example", -1)),
+    ],
+)
+def test_allowlist_entries_name_a_host_and_maybe_one_port(entry: str, parsed: tuple[str, int | None]) -> None:
+    assert allowlist_entry(entry) == parsed
+
+
+def test_an_entry_with_a_port_widens_that_port_only() -> None:
+    assert check_url("http://10.0.0.5:9000/x", allowlist=("10.0.0.5:9000",)).port == 9000
+    refused("http://10.0.0.5:9001/x", allowlist=("10.0.0.5:9000",))
+    refused("http://10.0.0.5/x", allowlist=("10.0.0.5:9000",))
+    assert check_url("http://[fd00::5]:8080/x", allowlist=("[fd00::5]:8080",)).port == 8080
+    refused("http://[fd00::5]:8081/x", allowlist=("[fd00::5]:8080",))
+    assert not is_allowlisted("bucket.example", 9000, ["bucket.example:0"])
 
 
 @pytest.mark.parametrize(
