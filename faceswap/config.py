@@ -31,7 +31,9 @@ class Settings(BaseSettings):
         None, ge=256 * MiB, description="Bytes the CUDA arena may hold; unset: no cap."
     )
     cpu_fallback: bool = Field(False, description="After a CUDA out-of-memory, retry the request on the CPU.")
-    intra_op_threads: int = Field(0, ge=0, le=256, description="ONNX Runtime CPU threads; 0: one per core.")
+    intra_op_threads: int = Field(
+        0, ge=0, le=256, description="ONNX Runtime CPU threads; 0: per core (or CPU quota)."
+    )
     model_load_retries: int = Field(
         5, ge=0, le=100, description="Load attempts after the first before giving up."
     )

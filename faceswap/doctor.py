@@ -27,6 +27,7 @@ from faceswap import __version__
 from faceswap.config import Settings
 from faceswap.doctor_checks import (
     Check,
+    check_cpus,
     check_cuda,
     check_disk,
     check_gpu,
@@ -97,6 +98,7 @@ def diagnose(facts: Facts) -> Report:
         check_cuda(facts.cuda, facts.providers_setting, facts.gpus),
         check_gpu(facts.gpus, facts.gpu_error),
         *check_models(facts.model_dir, facts.models),
+        check_cpus(facts.cpus, facts.cpu_quota, facts.visible_cpus),
         check_memory(facts.memory),
         check_disk(facts.disk_free, facts.models, facts.model_dir),
     ]

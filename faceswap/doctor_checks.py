@@ -13,6 +13,7 @@ from faceswap.modelfiles import ModelCheck
 __all__ = [
     "REQUIRED",
     "Check",
+    "check_cpus",
     "check_cuda",
     "check_disk",
     "check_gpu",
@@ -26,7 +27,19 @@ CheckStatus = Literal["ok", "warn", "fail", "info"]
 
 GiB = 1024**3
 MiB = 1024**2
-REQUIRED = ("insightface", "onnx", "numpy", "fastapi", "uvicorn", "pydantic", "httpx")
+REQUIRED = (
+    "insightface",
+    "onnx",
+    "numpy",
+    "fastapi",
+    "uvicorn",
+    "pydantic",
+    "httpx",
+    "isal",
+    "simplejpeg",
+    "pybase64",
+    "orjson",
+)
 MIN_PYTHON = (3, 11)
 MIN_DRIVER_MAJOR = 580
 """CUDA 13 needs an NVIDIA driver of the 580 series or later; onnxruntime-gpu 1.31 is built for CUDA 13."""
@@ -163,6 +176,18 @@ def check_models(model_dir: Path, checks: Sequence[ModelCheck]) -> list[Check]:
         kind = "Git LFS pointer" if check.fault.kind == "lfs_pointer" else check.fault.kind.replace("_", " ")
         findings.append(Check(name, "fail", f"{kind}: {check.fault.reason}", (f"model folder: {model_dir}",)))
     return findings
+
+
+def check_cpus(usable: int, quota: int | None, visible: int) -> Check:
+    """The CPUs the service's threads are sized to: the container's quota when it has one."""
+    if quota is None:
+        return Check("cpus", "ok", f"{usable} CPUs; ONNX Runtime and the PNG writer use them all.")
+    return Check(
+        "cpus",
+        "info",
+        f"{usable} CPUs usable: the container's CPU quota allows {quota} of the {visible} this machine "
+        f"shows, so ONNX Runtime and the PNG writer run {usable} threads, not {visible}.",
+    )
 
 
 def check_memory(memory: Memory, needed: int = RAM_NEEDED, comfortable: int = RAM_COMFORTABLE) -> Check:

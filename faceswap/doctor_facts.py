@@ -16,6 +16,7 @@ from importlib import metadata
 from pathlib import Path
 
 from faceswap.config import Settings
+from faceswap.cpus import cpu_quota, usable_cpus
 from faceswap.modelfiles import ModelCheck, verify_model_dir
 
 __all__ = [
@@ -46,6 +47,10 @@ PACKAGES = (
     "pydantic",
     "httpx",
     "runpod",
+    "isal",
+    "simplejpeg",
+    "pybase64",
+    "orjson",
 )
 LOADER_LINE = re.compile(r"(fail|error|cannot open|not found|libcu|libcudnn|cuda)", re.IGNORECASE)
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -100,6 +105,9 @@ class Facts:
     memory: Memory
     disk_free: int | None
     settings_error: str | None = None
+    cpus: int = 1
+    cpu_quota: int | None = None
+    visible_cpus: int = 1
 
 
 def installed_versions(names: Sequence[str] = PACKAGES) -> dict[str, str | None]:
@@ -270,4 +278,7 @@ def gather_facts(settings: Settings, settings_error: str | None = None) -> Facts
         memory=read_memory(),
         disk_free=_disk_free(settings.model_dir),
         settings_error=settings_error,
+        cpus=usable_cpus(),
+        cpu_quota=cpu_quota(),
+        visible_cpus=os.cpu_count() or 1,
     )

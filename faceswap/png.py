@@ -13,7 +13,6 @@ stream's Adler-32 is combined from the strips' and ends the last chunk. Levels 0
 from __future__ import annotations
 
 import itertools
-import os
 import struct
 import threading
 import zlib
@@ -28,6 +27,7 @@ import numpy as np
 from isal import isal_zlib
 
 from faceswap.arrays import Frame
+from faceswap.cpus import usable_cpus
 
 __all__ = ["DEFAULT_LEVEL", "FAST_LEVELS", "adler32_combine", "encode_png", "strip_rows"]
 
@@ -65,7 +65,7 @@ def encode_png(
     """A truecolour 8-bit PNG of a BGR frame (H x W x 3, uint8), deflated at `level` 0-9.
 
     `after_header`: chunks, framed already, written right after IHDR (metadata, without copying the
-    file again to splice them in). `workers` caps the strips (default: the cores this process may use).
+    file again to splice them in). `workers` caps the strips (default: `faceswap.cpus.usable_cpus`).
     """
     if pixels.ndim != 3 or pixels.shape[2] != 3 or pixels.dtype != np.uint8:
         raise ValueError(f"expected an HxWx3 uint8 frame, got {pixels.dtype} {pixels.shape}")
@@ -75,7 +75,7 @@ def encode_png(
     if height < 1 or width < 1:
         raise ValueError("cannot encode an empty frame")
     pixels = np.ascontiguousarray(pixels)
-    bounds = strip_rows(height, 1 + width * 3, workers or _usable_cores())
+    bounds = strip_rows(height, 1 + width * 3, workers or usable_cpus())
     last = len(bounds) - 1
 
     def compress(number: int) -> _Strip:
@@ -156,16 +156,9 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(data, zlib.crc32(kind)))
 
 
-def _usable_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
 def _executor() -> ThreadPoolExecutor:
     global _pool
     with _pool_lock:
         if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=_usable_cores(), thread_name_prefix="png")
+            _pool = ThreadPoolExecutor(max_workers=usable_cpus(), thread_name_prefix="png")
         return _pool

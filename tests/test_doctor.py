@@ -239,6 +239,13 @@ def test_memory_thresholds() -> None:
     assert doctor_checks.check_memory(Memory(None, None)).status == "info"
 
 
+def test_cpus_name_the_container_quota_when_there_is_one() -> None:
+    assert doctor_checks.check_cpus(16, None, 16).status == "ok"
+    capped = doctor_checks.check_cpus(4, 4, 64)
+    assert capped.status == "info"
+    assert "allows 4 of the 64" in capped.summary and "run 4 threads" in capped.summary
+
+
 def test_disk_must_hold_the_models_still_to_download(tmp_path: Path) -> None:
     models = tuple(verify_model_dir(tmp_path))
     assert doctor_checks.check_disk(1 * GiB, models, tmp_path).status == "fail"
