@@ -53,7 +53,7 @@ RUN python -c 'import onnxruntime; assert "CUDAExecutionProvider" in onnxruntime
 # code changes elsewhere do not download them again. Sizes and SHA-256 digests are checked.
 # Derived files go to $FACESWAP_MODEL_DIR/.cache: the FP16 swapper at build, the CPU provider's
 # optimized copy of it on the first start on a CPU (see the user below).
-COPY faceswap/__init__.py faceswap/config.py faceswap/download.py faceswap/errors.py \
+COPY faceswap/__init__.py faceswap/config.py faceswap/cpus.py faceswap/download.py faceswap/errors.py \
      faceswap/memory.py faceswap/model_install.py faceswap/model_sources.py faceswap/modelfiles.py \
      faceswap/models.py faceswap/precision.py faceswap/resumable.py /app/faceswap/
 RUN python -m faceswap.models download --dir "$FACESWAP_MODEL_DIR" \
