@@ -36,6 +36,7 @@ import onnx
 
 from bench.http import HttpRun, http_runs
 from bench.images import face_boxes, jpeg, photo_like
+from bench.logtail import tail
 from bench.pipelines import OURS, REFERENCE
 from bench.standins import ModelStats, Pack, write_pack
 from faceswap.modelfiles import last_initializer
@@ -227,13 +228,6 @@ def _worker_command(pipeline: str, pack: Pack, providers: str, once: bool) -> li
     return [*command, "--providers", providers, *(["--once"] if once else [])]
 
 
-def _tail(path: Path, lines: int = 15) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
-
-
 class Worker:
     """A long-lived worker process and its pipe."""
 
@@ -256,7 +250,7 @@ class Worker:
         assert self.process.stdout is not None
         line = self.process.stdout.readline()
         if not line:
-            raise WorkerError(f"the {self.pipeline} worker exited:\n{_tail(self.log_path)}")
+            raise WorkerError(f"the {self.pipeline} worker exited:\n{tail(self.log_path)}")
         message: dict[str, Any] = json.loads(line)
         if "error" in message:
             raise WorkerError(f"the {self.pipeline} worker failed: {message['error']}")
@@ -306,7 +300,7 @@ def cold_start(
         trimmed_line = process.stdout.readline()
         process.stdout.close()
         if process.wait(timeout=120) != 0 or not line or not trimmed_line:
-            raise WorkerError(f"the {pipeline} cold start failed:\n{_tail(log_path)}")
+            raise WorkerError(f"the {pipeline} cold start failed:\n{tail(log_path)}")
     ready, trimmed = json.loads(line), json.loads(trimmed_line)
     return ColdStart(
         label or pipeline,

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+from bench.logtail import tail
+
 if TYPE_CHECKING:
     from bench.harness import Scenario
 
@@ -77,9 +79,12 @@ def http_runs(
             [sys.executable, "main_fixed.py"], env=service_env, cwd=cwd, stdout=log_file, stderr=log_file
         )
         try:
-            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=REQUEST_TIMEOUT_S) as client:
+            base_url = f"http://127.0.0.1:{port}"
+            with httpx.Client(base_url=base_url, timeout=REQUEST_TIMEOUT_S, trust_env=False) as client:
                 _wait_ready(client, process)
                 return [run for rep in range(-1, reps) for run in _round(client, plan, image_path, rep)]
+        except (ServiceError, httpx.HTTPError, ValueError) as exc:
+            raise ServiceError(f"{exc}\n{tail(log_path)}") from exc
         finally:
             process.terminate()
             try:
@@ -110,7 +115,7 @@ def _swap(client: httpx.Client, scenario: Scenario, rep: int, body: bytes) -> Ht
     started = time.perf_counter()
     response = client.post("/swap", content=body, headers={"content-type": "application/json"})
     wall_ms = (time.perf_counter() - started) * 1000.0
-    answer = response.json()
+    answer = response.json()  # a reply that is not JSON raises ValueError: the service's log says why
     if response.status_code != 200 or not answer.get("success"):
         raise ServiceError(f"/swap answered {response.status_code}: {answer.get('message', '')[:200]}")
     if answer["target_faces"] != scenario.target_faces:
@@ -134,10 +139,14 @@ def _wait_ready(client: httpx.Client, process: subprocess.Popen[bytes]) -> None:
         if process.poll() is not None:
             raise ServiceError(f"the service exited with status {process.returncode} before it was ready")
         try:
-            if client.get("/health").status_code == 200:
-                return
+            health = client.get("/health")
         except httpx.TransportError:
             pass
+        else:
+            if health.status_code == 200:
+                return
+            if health.json().get("status") == "failed":
+                raise ServiceError(f"the service could not load the models: {health.json().get('reason')}")
         time.sleep(0.2)
     raise ServiceError(f"the service was not ready within {READY_TIMEOUT_S:.0f} s")
 

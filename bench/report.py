@@ -288,7 +288,12 @@ def _breakdown(results: Results) -> list[str]:
         "",
         "Model forwards are the time inside ONNX Runtime's `InferenceSession.run`, summed per request; "
         "everything else is decoding, detection pre- and post-processing, alignment, blending, encoding "
-        f"and base64. Target: ours at most {OUTSIDE_FORWARDS_TARGET:.0%} outside model forwards.",
+        "and base64."
+        + (
+            ""
+            if _gpu_ran(results)
+            else f" Target on the CPU: ours at most {OUTSIDE_FORWARDS_TARGET:.0%} outside model forwards."
+        ),
         "",
         *_table(header, rows),
         "",

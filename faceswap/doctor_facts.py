@@ -16,7 +16,7 @@ from importlib import metadata
 from pathlib import Path
 
 from faceswap.config import Settings
-from faceswap.cpus import cpu_quota, usable_cpus
+from faceswap.cpus import quota_bound_cpus, usable_cpus
 from faceswap.modelfiles import ModelCheck, verify_model_dir
 
 __all__ = [
@@ -107,6 +107,7 @@ class Facts:
     settings_error: str | None = None
     cpus: int = 1
     cpu_quota: int | None = None
+    """CPUs the container's quota allows, when fewer than the process could otherwise use."""
     visible_cpus: int = 1
 
 
@@ -279,6 +280,6 @@ def gather_facts(settings: Settings, settings_error: str | None = None) -> Facts
         disk_free=_disk_free(settings.model_dir),
         settings_error=settings_error,
         cpus=usable_cpus(),
-        cpu_quota=cpu_quota(),
+        cpu_quota=quota_bound_cpus(),
         visible_cpus=os.cpu_count() or 1,
     )

@@ -34,7 +34,7 @@ from insightface.model_zoo.arcface_onnx import ArcFaceONNX
 from insightface.model_zoo.scrfd import SCRFD
 
 from faceswap.config import Settings
-from faceswap.cpus import cpu_quota, usable_cpus
+from faceswap.cpus import quota_bound_cpus
 from faceswap.memory import is_out_of_memory, release_free_heap
 from faceswap.modelfiles import (
     DETECTOR,
@@ -161,7 +161,7 @@ def provider_options(providers: Sequence[str], gpu_mem_limit: int | None) -> tup
 
 def session_options(intra_op_threads: int) -> ort.SessionOptions:
     """Fresh session options: every graph optimisation, `intra_op_threads` CPU threads (0: one per core,
-    or one per CPU of the container's quota when it has one: ONNX Runtime counts the host's cores).
+    or one per CPU of the container's quota when that is fewer: ONNX Runtime counts the host's cores).
 
     The CPU threads spin between the operators of a run, and stop as soon as it returns
     (`session.force_spinning_stop`): left spinning, they took 30 to 70 ms of the two cores from the
@@ -169,7 +169,7 @@ def session_options(intra_op_threads: int) -> ort.SessionOptions:
     """
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.intra_op_num_threads = intra_op_threads or (usable_cpus() if cpu_quota() is not None else 0)
+    options.intra_op_num_threads = intra_op_threads or quota_bound_cpus() or 0
     options.add_session_config_entry("session.force_spinning_stop", "1")
     return options
 

@@ -189,7 +189,7 @@ def allowlist_entry(entry: str) -> tuple[str, int | None]:
     text = entry.strip()
     if text.startswith("["):
         host, _, rest = text[1:].partition("]")
-        port_text = rest[1:] if rest.startswith(":") else None
+        port_text = None if not rest else rest[1:] if rest.startswith(":") else ""
     elif text.count(":") == 1:
         host, _, port_text = text.partition(":")
     else:

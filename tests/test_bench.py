@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -34,7 +35,7 @@ from bench.harness import (
     load_results,
     scenarios,
 )
-from bench.http import HttpRun
+from bench.http import HttpRun, ServiceError, http_runs
 from bench.images import face_boxes, jpeg, photo_like
 from bench.pipelines import PIPELINES, Ours, load_pipeline
 from bench.report import render, summary_lines, targets
@@ -364,6 +365,22 @@ def test_quick_run_writes_the_report_and_ends_with_the_ratio(pack: Pack, tmp_pat
     assert sent == sorted((key, rep) for key in HTTP_SCENARIOS for rep in (-1, 0))
     assert all(run.wall_ms > run.stages_ms > 0 and run.response_bytes > 0 for run in results.http)
     assert "## Over HTTP (ours)" in doc.read_text()
+
+
+def test_a_service_that_cannot_load_its_models_stops_the_http_phase_with_the_reason(tmp_path: Path) -> None:
+    plan = [scenario for scenario in scenarios(quick=True) if scenario.key == HEADLINE]
+    with pytest.raises(ServiceError, match="could not load the models") as caught:
+        http_runs(
+            plan,
+            lambda scenario, rep, role: tmp_path / "never-read.jpg",
+            model_dir=tmp_path / "no-models",
+            providers="cpu",
+            reps=1,
+            env={key: value for key, value in os.environ.items() if not key.startswith("FACESWAP_")},
+            cwd=REPO,
+            log_path=tmp_path / "service.log",
+        )
+    assert "det_10g.onnx is missing" in str(caught.value)
 
 
 def test_the_http_table_shows_the_time_outside_the_services_stages() -> None:

@@ -9,7 +9,7 @@ import pytest
 
 import faceswap.cpus
 import faceswap.models
-from faceswap.cpus import cpu_quota, usable_cpus
+from faceswap.cpus import cpu_quota, quota_bound_cpus, usable_cpus
 from faceswap.models import session_options
 
 
@@ -33,6 +33,8 @@ def _tree(root: Path, files: dict[str, str]) -> Path:
         ({"cpu/cpu.cfs_quota_us": "300000", "cpu/cpu.cfs_period_us": "100000"}, 3),
         ({"cpu/cpu.cfs_quota_us": "300000", "cpu/cpu.cfs_period_us": "0"}, None),
         ({"cpu.max": "garbage"}, None),
+        ({"cpu,cpuacct/cpu.cfs_quota_us": "200000", "cpu,cpuacct/cpu.cfs_period_us": "100000"}, 2),
+        ({"cpuacct,cpu/cpu.cfs_quota_us": "500000", "cpuacct,cpu/cpu.cfs_period_us": "100000"}, 5),
     ],
 )
 def test_the_quota_is_read_from_cgroup_v2_or_v1(
@@ -56,10 +58,16 @@ def test_the_v2_quota_of_the_process_own_group_is_found(
     assert cpu_quota(root) == 2
 
 
-def test_onnx_runtime_threads_follow_a_quota_unless_set(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(faceswap.models, "cpu_quota", lambda: 3)
-    monkeypatch.setattr(faceswap.models, "usable_cpus", lambda: 3)
+def test_a_quota_binds_only_below_the_affinity(tmp_path: Path) -> None:
+    affinity = len(os.sched_getaffinity(0))
+    assert quota_bound_cpus(_tree(tmp_path, {"cpu.max": f"{affinity * 100000} 100000"})) is None
+    if affinity > 1:
+        assert quota_bound_cpus(_tree(tmp_path, {"cpu.max": "100000 100000"})) == 1
+
+
+def test_onnx_runtime_threads_follow_a_binding_quota_unless_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(faceswap.models, "quota_bound_cpus", lambda: 3)
     assert session_options(0).intra_op_num_threads == 3
     assert session_options(5).intra_op_num_threads == 5
-    monkeypatch.setattr(faceswap.models, "cpu_quota", lambda: None)
+    monkeypatch.setattr(faceswap.models, "quota_bound_cpus", lambda: None)
     assert session_options(0).intra_op_num_threads == 0  # ONNX Runtime's own default: a thread per core

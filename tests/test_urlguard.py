@@ -242,6 +242,8 @@ def test_allowlist_matches_exact_names_ignoring_case_and_trailing_dot() -> None:
         ("bucket.example:65536", ("bucket.example", -1)),
         ("bucket.example:http", ("bucket.example", -1)),
         ("bucket.example:", ("bucket.example", -1)),
+        ("[fd00::5]9000", ("fd00::5", -1)),
+        ("[fd00::5]x", ("fd00::5", -1)),
     ],
 )
 def test_allowlist_entries_name_a_host_and_maybe_one_port(entry: str, parsed: tuple[str, int | None]) -> None:
