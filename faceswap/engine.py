@@ -3,6 +3,9 @@
 decode + resize ─▶ source: detect → pick → embed (cached by content)
                 ─▶ target: detect (cached by content) → pick
                 ─▶ swap the 128 crop ─▶ blend back into the face's region ─▶ encode
+
+When the source's embedding is not cached, its decode runs on the shared pool while the target is
+decoded on the request's thread; its errors still surface where they always did, after the target's.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import TypeVar
 import numpy as np
 import onnxruntime as ort
 
+from faceswap import pool
 from faceswap.align import align_face
 from faceswap.blend import paste_back
 from faceswap.cache import LruCache, content_key
@@ -124,6 +128,8 @@ class Engine:
             raise RuntimeError("injected crash (failpoint crash)")
         clock = _Stopwatch()
         recoveries: list[str] = []
+        digest = content_key(source)
+        source_frame = self._decode_ahead(source, digest, pairs[0][0] if pairs else source_index)
         with clock.stage("decode"):
             frame = self.load_frame(target, "target")
         checkpoint()
@@ -138,7 +144,9 @@ class Engine:
                 faces, source_index=source_index, target_index=target_index, pairs=pairs
             )
         identities = {
-            index: self.source_identity(source, index, clock=clock, recoveries=recoveries)
+            index: self.source_identity(
+                source, index, clock=clock, recoveries=recoveries, digest=digest, frame=source_frame
+            )
             for index in dict.fromkeys(assignment.source_index for assignment in assignments)
         }
         for assignment in assignments:
@@ -203,22 +211,36 @@ class Engine:
         clock: _Stopwatch | None = None,
         recoveries: list[str] | None = None,
         role: str = "source",
+        digest: str | None = None,
+        frame: Callable[[], np.ndarray] | None = None,
     ) -> SourceIdentity:
-        """The embedding of the `index`-th face of an image, from the cache when this content was seen."""
+        """The embedding of the `index`-th face of an image, from the cache when this content was seen.
+
+        `digest` is the image's `content_key` when the caller has it; `frame`, its decode already under way.
+        """
         clock = clock or _Stopwatch()
-        key = (content_key(source), index, self.settings.max_dimension)
-        cached = self.identities.get(key)
+        digest = digest or content_key(source)
+        cached = self.identities.get(self._identity_key(digest, index))
         if cached is not None:
             return cached
         with clock.stage("decode"):
-            frame = self.load_frame(source, role)
-        faces = self.target_faces(source, frame, clock=clock, recoveries=recoveries)
+            pixels = frame() if frame is not None else self.load_frame(source, role)
+        faces = self.target_faces(source, pixels, clock=clock, recoveries=recoveries, digest=digest)
         face = pick_face(faces, index, role)
         with clock.stage("embed"):
-            embedding = embed_face(self.models.recognizer, frame, face)
+            embedding = embed_face(self.models.recognizer, pixels, face)
         identity = SourceIdentity(embedding=embedding, face_count=len(faces))
-        self.identities.put(key, identity)
+        self.identities.put(self._identity_key(digest, index), identity)
         return identity
+
+    def _identity_key(self, digest: str, index: int) -> tuple[str, int, int]:
+        return (digest, index, self.settings.max_dimension)
+
+    def _decode_ahead(self, source: bytes, digest: str, index: int) -> Callable[[], np.ndarray] | None:
+        """The source's decode, started on the shared pool, when its `index`-th face is not cached."""
+        if self.identities.get(self._identity_key(digest, index)) is not None:
+            return None
+        return pool.start(lambda: self.load_frame(source, "source")).result
 
     def target_faces(
         self,
@@ -227,10 +249,12 @@ class Engine:
         *,
         clock: _Stopwatch | None = None,
         recoveries: list[str] | None = None,
+        digest: str | None = None,
     ) -> list[Face]:
-        """Faces of the image whose bytes are `data` and decoded frame is `frame`, cached by content."""
+        """Faces of the image whose bytes are `data` (`content_key` `digest`, when known) and decoded frame
+        is `frame`, cached by content."""
         clock = clock or _Stopwatch()
-        key = (content_key(data), self.settings.max_dimension)
+        key = (digest or content_key(data), self.settings.max_dimension)
         cached = self.detections.get(key)
         if cached is not None:
             return cached

@@ -12,12 +12,10 @@ stream's Adler-32 is combined from the strips' and ends the last chunk. Levels 0
 
 from __future__ import annotations
 
+import functools
 import itertools
 import struct
-import threading
 import zlib
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Final
@@ -28,6 +26,7 @@ from isal import isal_zlib
 
 from faceswap.arrays import Frame
 from faceswap.cpus import usable_cpus
+from faceswap.pool import run_all
 
 __all__ = ["DEFAULT_LEVEL", "FAST_LEVELS", "adler32_combine", "encode_png", "strip_rows"]
 
@@ -44,9 +43,6 @@ _UP_FILTER: Final = 2
 _ADLER_BASE: Final = 65521
 _RAW_DEFLATE: Final = -15
 _IDAT_CRC: Final = zlib.crc32(b"IDAT")
-
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +61,7 @@ def encode_png(
     """A truecolour 8-bit PNG of a BGR frame (H x W x 3, uint8), deflated at `level` 0-9.
 
     `after_header`: chunks, framed already, written right after IHDR (metadata, without copying the
-    file again to splice them in). `workers` caps the strips (default: `faceswap.cpus.usable_cpus`).
+    file again to splice them in). `workers` caps the strips (default: the CPUs this process may use).
     """
     if pixels.ndim != 3 or pixels.shape[2] != 3 or pixels.dtype != np.uint8:
         raise ValueError(f"expected an HxWx3 uint8 frame, got {pixels.dtype} {pixels.shape}")
@@ -77,12 +73,12 @@ def encode_png(
     pixels = np.ascontiguousarray(pixels)
     bounds = strip_rows(height, 1 + width * 3, workers or usable_cpus())
     last = len(bounds) - 1
-
-    def compress(number: int) -> _Strip:
-        start, stop = bounds[number]
-        return _compress_strip(pixels, start, stop, level, final=number == last)
-
-    strips = _compress_all(compress, len(bounds))
+    strips = run_all(
+        [
+            functools.partial(_compress_strip, pixels, start, stop, level, final=number == last)
+            for number, (start, stop) in enumerate(bounds)
+        ]
+    )
     adler = strips[0].adler
     for strip in strips[1:]:
         adler = adler32_combine(adler, strip.adler, strip.filtered_length)
@@ -142,23 +138,5 @@ def _compress_strip(bgr: Frame, start: int, stop: int, level: int, *, final: boo
     )
 
 
-def _compress_all(compress: Callable[[int], _Strip], count: int) -> list[_Strip]:
-    """Every strip, the first on this thread and the others on the pool (all here once it has shut down)."""
-    try:
-        pending = [_executor().submit(compress, number) for number in range(1, count)]
-    except RuntimeError:  # the interpreter is exiting: no new threads
-        return [compress(number) for number in range(count)]
-    first = compress(0)
-    return [first, *(future.result() for future in pending)]
-
-
 def _chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(data, zlib.crc32(kind)))
-
-
-def _executor() -> ThreadPoolExecutor:
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=usable_cpus(), thread_name_prefix="png")
-        return _pool

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import tracemalloc
 
 import cv2
@@ -158,6 +159,61 @@ def test_cached_and_uncached_results_are_identical(models, settings: Settings, t
     assert warm_engine.identities.hits >= 1 and warm_engine.detections.hits >= 1
     assert warm.image == cold.image
     assert "embed" not in warm.timings_ms
+
+
+def _decodes_by_thread(monkeypatch: pytest.MonkeyPatch, engine: Engine) -> list[tuple[str, str]]:
+    """(role, thread name) of every decode the engine makes from now on."""
+    seen: list[tuple[str, str]] = []
+    load_frame = engine.load_frame
+
+    def spy(data: bytes, role: str) -> np.ndarray:
+        seen.append((role, threading.current_thread().name))
+        return load_frame(data, role)
+
+    monkeypatch.setattr(engine, "load_frame", spy)
+    return seen
+
+
+def test_the_source_is_decoded_beside_the_target_unless_its_face_is_cached(
+    models, settings: Settings, one_face_png: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = Engine(models, settings)
+    seen = _decodes_by_thread(monkeypatch, engine)
+    source = encode_png(draw_faces(640, 480, 1, seed=31)[0])
+    first = engine.swap(source, one_face_png)
+    here = threading.current_thread().name
+    threads = dict(seen)
+    assert len(seen) == 2 and threads["target"] == here and threads["source"] != here
+    seen.clear()
+    again = engine.swap(source, one_face_png)
+    assert seen == [("target", here)]  # its face is cached: no decode at all
+    assert again.image == first.image == Engine(models, settings).swap(source, one_face_png).image
+
+
+@pytest.mark.parametrize(
+    ("source_broken", "target_broken", "code", "named"),
+    [
+        (True, True, ErrorCode.INVALID_IMAGE, "target"),
+        (True, False, ErrorCode.INVALID_IMAGE, "source"),
+        (False, True, ErrorCode.INVALID_IMAGE, "target"),
+    ],
+)
+def test_errors_keep_their_order_with_the_source_decoded_ahead(
+    engine: Engine, one_face_png: bytes, source_broken: bool, target_broken: bool, code: ErrorCode, named: str
+) -> None:
+    broken = b"GIF89a not really"
+    with pytest.raises(SwapError) as caught:
+        engine.swap(broken if source_broken else one_face_png, broken if target_broken else one_face_png)
+    assert caught.value.code is code
+    assert named in caught.value.message
+
+
+def test_a_target_without_faces_is_reported_before_a_broken_source(engine: Engine) -> None:
+    empty = encode_png(draw_faces(640, 480, 0)[0])
+    with pytest.raises(SwapError) as caught:
+        engine.swap(b"GIF89a not really", empty)
+    assert caught.value.code is ErrorCode.NO_FACE
+    assert "target" in caught.value.message
 
 
 def test_swap_oom_once_recovers_and_says_so(models, settings: Settings, one_face_png: bytes) -> None:

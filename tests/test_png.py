@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 import faceswap.png
+import faceswap.pool
 from faceswap.png import adler32_combine, encode_png, strip_rows
 
 
@@ -109,7 +110,7 @@ def test_strips_are_compressed_here_once_the_pool_is_shut_down(
     expected = encode_png(pixels, 2, workers=3)
     closed = ThreadPoolExecutor(max_workers=1)
     closed.shutdown()
-    monkeypatch.setattr(faceswap.png, "_pool", closed)
+    monkeypatch.setattr(faceswap.pool, "_pool", closed)
     assert encode_png(pixels, 2, workers=3) == expected
 
 
