@@ -36,8 +36,8 @@ import onnx
 
 from bench.http import HttpRun, http_runs
 from bench.images import face_boxes, jpeg, photo_like
-from bench.logtail import tail
 from bench.pipelines import OURS, REFERENCE
+from bench.processes import finish, tail
 from bench.standins import ModelStats, Pack, write_pack
 from faceswap.modelfiles import last_initializer
 from faceswap.models import cache_dir
@@ -267,11 +267,7 @@ class Worker:
         """Close the pipe and wait for the process to end."""
         if self.process.stdin is not None:
             self.process.stdin.close()
-        try:
-            self.process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        finish(self.process, terminate=False)
         self._log.close()
 
 

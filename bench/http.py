@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from bench.logtail import tail
+from bench.processes import finish, tail
 
 if TYPE_CHECKING:
     from bench.harness import Scenario
@@ -86,12 +86,7 @@ def http_runs(
         except (ServiceError, httpx.HTTPError, ValueError) as exc:
             raise ServiceError(f"{exc}\n{tail(log_path)}") from exc
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            finish(process, terminate=True)
 
 
 def _round(client: httpx.Client, plan: Sequence[Scenario], image_path: ImagePath, rep: int) -> list[HttpRun]:
