@@ -1,10 +1,11 @@
 """A PNG writer that compresses horizontal strips of the frame on several cores at once.
 
 The frame is cut into strips of whole rows; each strip is filtered (PNG's *Up* filter, every row) and
-deflated on its own thread, ending on a byte boundary with a sync flush, so the strips' deflate streams
-joined in order form the one zlib stream PNG wants. Each strip becomes its own IDAT chunk; the zlib
-stream's Adler-32 is combined from the strips' and ends the last chunk. Levels 0-3 deflate with ISA-L
-(several times faster than zlib at similar sizes), 4-9 with zlib (about 10 % smaller, 20 times slower).
+deflated on the shared pool (`faceswap.pool`), ending on a byte boundary with a sync flush, so the
+strips' deflate streams joined in order form the one zlib stream PNG wants. Each strip becomes its own
+IDAT chunk; the zlib stream's Adler-32 is combined from the strips' and ends the last chunk. Levels
+0-3 deflate with ISA-L (several times faster than zlib at similar sizes), 4-9 with zlib (about 10 %
+smaller, 20 times slower).
 
     BGR frame ─▶ rows 0..a │ rows a..b │ …   (a thread each: Up filter as RGB, deflate, CRC)
               ─▶ signature, IHDR, IDAT(zlib header + strip 1), …, IDAT(strip n + Adler-32), IEND
