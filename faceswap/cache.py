@@ -38,6 +38,11 @@ class LruCache(Generic[V]):
             self.misses += 1
             return None
 
+    def __contains__(self, key: Hashable) -> bool:
+        """Whether `key` is held, without marking it used or counting a hit or a miss."""
+        with self._lock:
+            return key in self._entries
+
     def put(self, key: Hashable, value: V) -> None:
         """Store `value`, evicting the least recently used entry beyond capacity."""
         if self.capacity <= 0:

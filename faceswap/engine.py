@@ -238,7 +238,7 @@ class Engine:
 
     def _decode_ahead(self, source: bytes, digest: str, index: int) -> Callable[[], np.ndarray] | None:
         """The source's decode, started on the shared pool, when its `index`-th face is not cached."""
-        if self.identities.get(self._identity_key(digest, index)) is not None:
+        if self._identity_key(digest, index) in self.identities:
             return None
         return pool.start(lambda: self.load_frame(source, "source")).result
 

@@ -184,9 +184,11 @@ def test_the_source_is_decoded_beside_the_target_unless_its_face_is_cached(
     here = threading.current_thread().name
     threads = dict(seen)
     assert len(seen) == 2 and threads["target"] == here and threads["source"] != here
+    assert (engine.identities.hits, engine.identities.misses) == (0, 1)
     seen.clear()
     again = engine.swap(source, one_face_png)
     assert seen == [("target", here)]  # its face is cached: no decode at all
+    assert (engine.identities.hits, engine.identities.misses) == (1, 1)  # one lookup per request
     assert again.image == first.image == Engine(models, settings).swap(source, one_face_png).image
 
 

@@ -17,6 +17,16 @@ def test_lru_evicts_the_least_recently_used() -> None:
     assert (cache.hits, cache.misses) == (3, 1)
 
 
+def test_lru_membership_neither_counts_nor_refreshes() -> None:
+    cache: LruCache[int] = LruCache(2)
+    cache.put("a", 1)
+    cache.put("b", 2)
+    assert "a" in cache and "z" not in cache
+    cache.put("c", 3)  # "a" was only looked at, so it is still the least recently used
+    assert "a" not in cache and "b" in cache
+    assert (cache.hits, cache.misses) == (0, 0)
+
+
 def test_lru_of_capacity_zero_keeps_nothing() -> None:
     cache: LruCache[int] = LruCache(0)
     cache.put("a", 1)
