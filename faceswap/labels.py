@@ -17,6 +17,8 @@ import struct
 import zlib
 from typing import Final, Literal
 
+from faceswap.png import png_chunk
+
 __all__ = ["DIGITAL_SOURCE_TYPE", "SOFTWARE", "add_label", "png_label_chunks", "read_label", "xmp_packet"]
 
 DIGITAL_SOURCE_TYPE: Final = (
@@ -82,14 +84,10 @@ def _xml_attribute(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace('"', "&quot;")
 
 
-def _png_chunk(kind: bytes, body: bytes) -> bytes:
-    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-
 def png_label_chunks(software: str = SOFTWARE) -> bytes:
     """The label as PNG chunks (XMP iTXt, Software tEXt), framed, for a writer to put right after IHDR."""
-    itxt = _png_chunk(b"iTXt", _PNG_XMP_KEYWORD + b"\x00\x00\x00\x00\x00" + xmp_packet(software))
-    return itxt + _png_chunk(b"tEXt", b"Software\x00" + software.encode("latin-1", "replace"))
+    itxt = png_chunk(b"iTXt", _PNG_XMP_KEYWORD + b"\x00\x00\x00\x00\x00" + xmp_packet(software))
+    return itxt + png_chunk(b"tEXt", b"Software\x00" + software.encode("latin-1", "replace"))
 
 
 def _label_png(data: bytes, software: str) -> bytes:

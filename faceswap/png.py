@@ -29,7 +29,7 @@ from faceswap.arrays import Frame
 from faceswap.cpus import usable_cpus
 from faceswap.pool import run_all
 
-__all__ = ["DEFAULT_LEVEL", "FAST_LEVELS", "adler32_combine", "encode_png", "strip_rows"]
+__all__ = ["DEFAULT_LEVEL", "FAST_LEVELS", "adler32_combine", "encode_png", "png_chunk", "strip_rows"]
 
 DEFAULT_LEVEL: Final = 2
 """ISA-L level 2: as fast as level 1 on photos here, with smaller files."""
@@ -84,13 +84,17 @@ def encode_png(
     for strip in strips[1:]:
         adler = adler32_combine(adler, strip.adler, strip.filtered_length)
     tail = struct.pack(">I", adler)
-    parts = [_SIGNATURE, _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)), after_header]
+    parts = [
+        _SIGNATURE,
+        png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)),
+        after_header,
+    ]
     for number, strip in enumerate(strips):
         data, crc = strip.data, strip.crc
         if number == last:
             data, crc = data + tail, zlib.crc32(tail, crc)
         parts += [struct.pack(">I", len(data)), b"IDAT", data, struct.pack(">I", crc)]
-    parts.append(_chunk(b"IEND", b""))
+    parts.append(png_chunk(b"IEND", b""))
     return b"".join(parts)
 
 
@@ -139,5 +143,6 @@ def _compress_strip(bgr: Frame, start: int, stop: int, level: int, *, final: boo
     )
 
 
-def _chunk(kind: bytes, data: bytes) -> bytes:
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    """One PNG chunk: length, type, data and the CRC-32 over type and data."""
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(data, zlib.crc32(kind)))

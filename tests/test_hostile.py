@@ -39,6 +39,7 @@ from faceswap import api
 from faceswap.api import create_app
 from faceswap.config import Settings
 from faceswap.fetch import ImageFetcher
+from faceswap.png import png_chunk
 from faceswap.synthetic import draw_faces
 from tests.conftest import derive, encode_png
 from tests.servers import ImageHost, LoopbackOnly, app_in_thread, wait_ready
@@ -239,15 +240,11 @@ def _encode(extension: str, pixels: np.ndarray, *params: int) -> bytes:
     return data.tobytes()
 
 
-def _png_chunk(kind: bytes, body: bytes) -> bytes:
-    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-
 def png_bomb(width: int, height: int) -> bytes:
     """A PNG of a few hundred bytes that declares width x height RGB pixels."""
-    header = _png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-    idat = _png_chunk(b"IDAT", zlib.compress(b"\x00" * 65536, 9))
-    return b"\x89PNG\r\n\x1a\n" + header + idat + _png_chunk(b"IEND", b"")
+    header = png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+    idat = png_chunk(b"IDAT", zlib.compress(b"\x00" * 65536, 9))
+    return b"\x89PNG\r\n\x1a\n" + header + idat + png_chunk(b"IEND", b"")
 
 
 @functools.cache
@@ -256,8 +253,8 @@ def png_zlib_bomb(width: int, height: int) -> bytes:
     deflate = zlib.compressobj(1, zlib.DEFLATED, 15, 9, zlib.Z_RLE)
     rows = bytes(1 + 3 * width) * 100
     idat = b"".join(deflate.compress(rows) for _ in range(height // 100)) + deflate.flush()
-    header = _png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-    return b"\x89PNG\r\n\x1a\n" + header + _png_chunk(b"IDAT", idat) + _png_chunk(b"IEND", b"")
+    header = png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+    return b"\x89PNG\r\n\x1a\n" + header + png_chunk(b"IDAT", idat) + png_chunk(b"IEND", b"")
 
 
 def jpeg_bomb(width: int, height: int) -> bytes:

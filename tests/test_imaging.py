@@ -17,6 +17,7 @@ import faceswap.imaging
 from faceswap.errors import ErrorCode, SwapError
 from faceswap.imaging import decode_image, encode_image, fit_within, looks_like_image, to_base64
 from faceswap.labels import DIGITAL_SOURCE_TYPE, read_label
+from faceswap.png import png_chunk
 
 LIMIT = 1_000_000
 BLOCK = 16
@@ -307,14 +308,10 @@ def test_looks_like_image_reads_only_magic_bytes(data: bytes, fmt: str | None) -
     assert looks_like_image(data) == fmt
 
 
-def _png_chunk(kind: bytes, body: bytes) -> bytes:
-    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-
 def _png_bomb(width: int, height: int) -> bytes:
-    header = _png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-    idat = _png_chunk(b"IDAT", zlib.compress(b"\x00" * 4096, 9))
-    return b"\x89PNG\r\n\x1a\n" + header + idat + _png_chunk(b"IEND", b"")
+    header = png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+    idat = png_chunk(b"IDAT", zlib.compress(b"\x00" * 4096, 9))
+    return b"\x89PNG\r\n\x1a\n" + header + idat + png_chunk(b"IEND", b"")
 
 
 def _png_with_idat_length(length: int) -> bytes:
