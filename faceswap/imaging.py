@@ -371,14 +371,18 @@ def _png(pixels: Frame, compression: int, after_header: bytes) -> bytes:
     try:
         return encode_png(pixels, compression, after_header=after_header)
     except ValueError as exc:
-        raise SwapError(ErrorCode.INTERNAL, "The result image could not be encoded.") from exc
+        raise _unencodable() from exc
 
 
 def _opencv_encode(extension: str, pixels: Frame, params: list[int]) -> bytes:
     try:
         ok, buffer = cv2.imencode(extension, pixels, params)
     except cv2.error as exc:
-        raise SwapError(ErrorCode.INTERNAL, "The result image could not be encoded.") from exc
+        raise _unencodable() from exc
     if not ok:
-        raise SwapError(ErrorCode.INTERNAL, "The result image could not be encoded.")
+        raise _unencodable()
     return buffer.tobytes()
+
+
+def _unencodable() -> SwapError:
+    return SwapError(ErrorCode.INTERNAL, "The result image could not be encoded.")
