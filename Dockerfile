@@ -53,9 +53,9 @@ RUN python -c 'import onnxruntime; assert "CUDAExecutionProvider" in onnxruntime
 # code changes elsewhere do not download them again. Sizes and SHA-256 digests are checked.
 # Derived files go to $FACESWAP_MODEL_DIR/.cache: the FP16 swapper at build, the CPU provider's
 # optimized copy of it on the first start on a CPU (see the user below).
-COPY faceswap/__init__.py faceswap/config.py faceswap/cpus.py faceswap/download.py faceswap/errors.py \
-     faceswap/memory.py faceswap/model_install.py faceswap/model_sources.py faceswap/modelfiles.py \
-     faceswap/models.py faceswap/precision.py faceswap/resumable.py /app/faceswap/
+COPY faceswap/__init__.py faceswap/config.py faceswap/constants.py faceswap/errors.py /app/faceswap/
+COPY faceswap/models/ /app/faceswap/models/
+COPY faceswap/runtime/ /app/faceswap/runtime/
 RUN python -m faceswap.models download --dir "$FACESWAP_MODEL_DIR" \
     && python -m faceswap.models verify --dir "$FACESWAP_MODEL_DIR" \
     && mkdir -p "$FACESWAP_MODEL_DIR/.cache" \

@@ -40,7 +40,7 @@ run: models
 
 # The service on the synthetic pack: no real weights needed, swaps prove plumbing only.
 demo: $(VENV)/.api
-	$(PY) -m faceswap.synthetic models build/synthetic-models
+	$(PY) -m faceswap.testing.synthetic models build/synthetic-models
 	FACESWAP_MODEL_DIR=build/synthetic-models HOST=$(HOST) PORT=$(PORT) $(PY) main_fixed.py
 
 lint: $(VENV)/.dev

@@ -8,8 +8,8 @@ import asyncio
 import os
 import sys
 
-from faceswap.api import create_app
-from faceswap.serving import listen_address, serve
+from faceswap.http.app import create_app
+from faceswap.http.server import listen_address, serve
 
 app = create_app()
 

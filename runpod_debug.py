@@ -3,7 +3,7 @@
 import os
 import sys
 
-from faceswap.doctor import main
+from faceswap.doctor.report import main
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:], os.environ))

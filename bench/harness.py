@@ -5,7 +5,7 @@ neither one's allocations disturb the other's. Order of work:
 
 1. stand-ins generated (or found in the cache), images written as JPEG to a scratch folder;
 2. cold starts, from spawn to "models loaded", taking turns: the reference; ours' very first start, with
-   the derived files our loader keeps in ``faceswap.models.cache_dir`` removed first (it writes the
+   the derived files our loader keeps in ``faceswap.models.loader.cache_dir`` removed first (it writes the
    swapper's optimized CPU copy); and ours' usual start, that copy present;
 3. one untimed warm-up swap per scenario and pipeline (it also fills our caches where a scenario repeats
    its source or target, and checks that every pipeline finds every face);
@@ -39,8 +39,8 @@ from bench.images import face_boxes, jpeg, photo_like
 from bench.pipelines import OURS, REFERENCE
 from bench.processes import finish, tail
 from bench.standins import ModelStats, Pack, write_pack
-from faceswap.modelfiles import last_initializer
-from faceswap.models import cache_dir
+from faceswap.models.check import last_initializer
+from faceswap.models.loader import cache_dir
 
 __all__ = [
     "FIRST",

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from faceswap.synthetic import BACKGROUND_BGR, Box, layout_faces, place_faces
+from faceswap.testing.synthetic import BACKGROUND_BGR, Box, layout_faces, place_faces
 
 __all__ = ["GRAIN", "JPEG_QUALITY", "centred_face", "face_boxes", "jpeg", "photo_like"]
 

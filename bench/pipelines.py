@@ -3,8 +3,8 @@
 - ``reference``: what public face-swap workers run. ``FaceAnalysis('buffalo_l')`` with all five modules,
   prepared at det size 640 (the single size of insightface 0.7.x; 2.1's default adds a 128 pass),
   ``INSwapper.get(paste_back=True)``, PNG through Pillow at its default level (6), base64.
-- ``ours``: the service as it ships, nothing added: ``faceswap.models.load_models`` and
-  ``faceswap.engine.Engine`` over its models, then ``faceswap.imaging.to_base64``.
+- ``ours``: the service as it ships, nothing added: ``faceswap.models.loader.load_models`` and
+  ``faceswap.pipeline.engine.Engine`` over its models, then ``faceswap.pipeline.decode.to_base64``.
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ from insightface.model_zoo import get_model
 from PIL import Image
 
 from faceswap.config import Settings
-from faceswap.engine import Engine
-from faceswap.imaging import to_base64
-from faceswap.modelfiles import SWAPPER
-from faceswap.models import FaceModels, load_models
+from faceswap.models.loader import FaceModels, load_models
+from faceswap.models.registry import SWAPPER
+from faceswap.pipeline.encode import to_base64
+from faceswap.pipeline.engine import Engine
 
 __all__ = ["OURS", "PIPELINES", "REFERENCE", "Ours", "Outcome", "Pipeline", "load_pipeline", "ort_providers"]
 

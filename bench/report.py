@@ -467,7 +467,7 @@ def _cold_start(results: Results) -> list[str]:
             "Both ours' starts also skip a second parse of the swapper: the reference's `INSwapper` runs "
             "`onnx.load` over the whole file to read `emap` "
             f"({levers['emap_full_parse_s'] * 1000:,.0f} ms here), "
-            "ours reads only that tensor (`faceswap.modelfiles.last_initializer`, "
+            "ours reads only that tensor (`faceswap.models.check.last_initializer`, "
             f"{levers['emap_direct_read_s'] * 1000:.1f} ms).",
             "",
         ]
@@ -694,13 +694,13 @@ def _method(results: Results) -> list[str]:
         "nothing cached between requests. **Choice named:** detection at 640 only, as insightface 0.7.x "
         "(what those workers pin) does; 2.1's default runs a second detection at 128 on every image. For "
         "the same reason the detector is one dynamic session (`static_shape_sessions=False`), as in 0.7.x.",
-        "- **Ours**: the service as it ships, nothing added by the harness: `faceswap.models.load_models` "
+        "- **Ours**: the service as it ships, nothing added by the harness: `load_models` "
         "(detector, recognizer and swapper only; the swapper as a plain ONNX Runtime session, on the CPU "
         "from its optimized copy in `<model_dir>/.cache`, `emap` read straight from the file; the C heap "
-        "trimmed after loading) and `faceswap.engine.Engine` over those models, default settings (images "
+        "trimmed after loading) and `Engine` over those models, default settings (images "
         "fitted to 1024; 4000 for the full-resolution scenario), PNG through its encoder (ISA-L "
         "deflate over strips on every core, level 2, with the AI label) and "
-        "`faceswap.imaging.to_base64`, with its content caches as shipped.",
+        "`faceswap.pipeline.decode.to_base64`, with its content caches as shipped.",
         "- **Images**: JPEG (quality 92) of grey frames with a soft gradient and grain, the same in all "
         "three channels, and the synthetic pack's square colour-grid faces: the stand-in detector finds "
         "exactly those faces, and the grain makes PNG and JPEG cost what they cost on photos. Every timed "
@@ -712,7 +712,7 @@ def _method(results: Results) -> list[str]:
         "medians. Every request checks that the pipeline found all the faces drawn in the target.",
         "- **Memory**: `/proc/self/status` of each process; the peak is reset before each request "
         "(`clear_refs`). **Cold start**: from spawning `python -m bench.worker PIPELINE --once` to its "
-        "ready line; ours' very first start is the same with `faceswap.models.cache_dir(model_dir)` "
+        "ready line; ours' very first start is the same with `faceswap.models.loader.cache_dir(model_dir)` "
         "removed just before.",
         "- **What stand-ins cannot show**: output quality, and costs that depend on what the detector sees. "
         "The stand-in detector proposes every anchor well inside a face (hundreds of identical boxes) where "

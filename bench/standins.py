@@ -7,7 +7,8 @@ repository, one subfolder per (stand-in version, width), laid out as the service
     <dir>/buffalo_l/{det_10g, w600k_r50, 1k3d68, 2d106det, genderage}.onnx    <dir>/inswapper_128.onnx
 
 The detector computes SCRFD-10G-KPS at full cost, scales its outputs to nothing and adds the synthetic
-pack's pattern response (faceswap.synthetic), so it finds exactly the faces drawn into the test images.
+pack's pattern response (faceswap.testing.synthetic),
+so it finds exactly the faces drawn into the test images.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import numpy as np
 import onnx
 
 from bench.graph import Builder, Tensor, float_info
-from faceswap.synthetic import write_models
+from faceswap.testing.synthetic import write_models
 
 __all__ = [
     "FILES",
@@ -221,7 +222,7 @@ def _scrfd_head(b: Builder, features: list[Tensor], width: int) -> list[str]:
 
 
 def _pattern_detector() -> onnx.ModelProto:
-    """The synthetic pack's detector (it boxes the drawn faces), as faceswap.synthetic writes it."""
+    """The synthetic pack's detector (it boxes the drawn faces), as faceswap.testing.synthetic writes it."""
     with tempfile.TemporaryDirectory(prefix="faceswap-bench-") as scratch:
         return onnx.load(str(write_models(Path(scratch)).detector))
 

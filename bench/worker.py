@@ -6,7 +6,7 @@ It answers first with a ``ready`` line (import and load seconds, resident memory
 per swap request (``source``, ``target``, ``target_index``, ``max_dimension``): total milliseconds, the
 milliseconds inside ONNX Runtime's ``InferenceSession.run`` (per model file), the pipeline's own stage
 times and the resident-memory peak during the request. ``--once`` (cold start) answers ready, then releases
-the C heap's free memory (faceswap.memory.release_free_heap, which our loader already calls; for the
+the C heap's free memory (faceswap.runtime.memory.release_free_heap, which our loader already calls; for the
 reference it shows how much of its memory is the allocator's slack), answers again with the memory after
 that, and exits.
 Library output on stdout (INSwapper prints) is sent to stderr so that it cannot corrupt the protocol.
@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from faceswap.memory import release_free_heap
+from faceswap.runtime.memory import release_free_heap
 
 __all__ = ["ForwardClock", "main", "memory_mb", "reset_peak"]
 

@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 from faceswap.config import Settings
-from faceswap.engine import Engine
 from faceswap.errors import SwapError
-from faceswap.models import load_models
+from faceswap.models.loader import load_models
+from faceswap.pipeline.engine import Engine
 
 __all__ = ["main"]
 

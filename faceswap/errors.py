@@ -4,9 +4,13 @@ Exception tree::
 
     SwapError(code, message)          every failure a client can be told about
       │  carries an ErrorCode; ERROR_STATUS maps it to its HTTP status
-      └─ ModelError (faceswap.modelfiles): NOT_READY, the models cannot be used
-           ├─ ModelFileError            a file is missing, an LFS pointer, truncated, the wrong model
+      └─ ModelError                   NOT_READY: the models cannot be used, ``reason`` says why and the fix
+           ├─ ModelFileError            a file is missing, an LFS pointer, truncated, corrupt, the wrong model
            └─ ModelLoadError            ONNX Runtime could not load a checked file, or no such provider
+
+    DownloadError                     a model download failed (the ``models`` command's, never a request's)
+    BlockedAddressError               a host resolved to a refused address (fetch: URL_NOT_ALLOWED)
+    ClientGoneError                   the client closed the connection before the answer was ready
 
 Library errors (cv2, onnxruntime, httpx, PIL) are converted where each stage calls them,
 ``raise SwapError(...) from exc``, so nothing else ever reaches an adapter.
@@ -15,10 +19,25 @@ Library errors (cv2, onnxruntime, httpx, PIL) are converted where each stage cal
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Literal
 
-__all__ = ["ERROR_STATUS", "ErrorCode", "SwapError", "describe_size", "image_too_large"]
+from faceswap.constants import describe_size
 
-_MiB = 1024 * 1024
+__all__ = [
+    "ERROR_STATUS",
+    "BlockedAddressError",
+    "ClientGoneError",
+    "DownloadError",
+    "ErrorCode",
+    "FaultKind",
+    "ModelError",
+    "ModelFileError",
+    "ModelLoadError",
+    "SwapError",
+    "image_too_large",
+]
+
+FaultKind = Literal["missing", "lfs_pointer", "truncated", "corrupt", "wrong_kind"]
 
 
 class ErrorCode(StrEnum):
@@ -85,13 +104,45 @@ class SwapError(Exception):
         return f"SwapError({self.code.value}, {self.message!r})"
 
 
-def describe_size(size: int) -> str:
-    """A byte count as a person would write it."""
-    if size % _MiB == 0:
-        return f"{size // _MiB} MiB"
-    if size % 1024 == 0:
-        return f"{size // 1024} KiB"
-    return f"{size} bytes"
+class ModelError(SwapError):
+    """The models cannot be used; ``reason`` is one sentence with the cause and the fix."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(ErrorCode.NOT_READY, reason)
+
+    @property
+    def reason(self) -> str:
+        """The sentence /health shows."""
+        return self.message
+
+
+class ModelFileError(ModelError):
+    """One model file is unusable; ``path`` is relative to the model dir, ``kind`` names the fault."""
+
+    def __init__(self, path: str, kind: FaultKind, reason: str) -> None:
+        super().__init__(reason)
+        self.path = path
+        self.kind = kind
+
+
+class ModelLoadError(ModelError):
+    """ONNX Runtime could not load a checked file, or the execution provider asked for is not there."""
+
+    def __init__(self, reason: str, path: str | None = None) -> None:
+        super().__init__(reason)
+        self.path = path
+
+
+class DownloadError(Exception):
+    """A download failed; the message is one sentence with the cause and what to do."""
+
+
+class BlockedAddressError(Exception):
+    """A host resolved to an address the policy refuses (the fetcher turns it into URL_NOT_ALLOWED)."""
+
+
+class ClientGoneError(Exception):
+    """The client closed the connection before the answer was ready."""
 
 
 def image_too_large(role: str, limit: int) -> SwapError:

@@ -33,8 +33,8 @@ import httpcore
 import httpx
 
 from faceswap.config import Settings
-from faceswap.errors import ErrorCode, SwapError, image_too_large
-from faceswap.imaging import looks_like_image
+from faceswap.errors import BlockedAddressError, ErrorCode, SwapError, image_too_large
+from faceswap.pipeline.decode import looks_like_image
 from faceswap.urlguard import (
     IPAddress,
     ParsedTarget,
@@ -46,10 +46,9 @@ from faceswap.urlguard import (
 )
 
 if TYPE_CHECKING:
-    from faceswap.failpoints import Failpoints
+    from faceswap.runtime.failpoints import Failpoints
 
 __all__ = [
-    "BlockedAddressError",
     "GuardedNetworkBackend",
     "GuardedTransport",
     "ImageFetcher",
@@ -63,10 +62,6 @@ Resolver = Callable[[str], Awaitable[list[str]]]
 
 _SNIFF_BYTES = 12  # enough for every signature looks_like_image knows (WebP's is the longest)
 _HEADERS = {"Accept": "image/jpeg, image/png, image/webp, image/gif", "Accept-Encoding": "identity"}
-
-
-class BlockedAddressError(Exception):
-    """A host resolved to an address the policy refuses (the fetcher turns it into URL_NOT_ALLOWED)."""
 
 
 class _ResolutionError(httpcore.ConnectError):

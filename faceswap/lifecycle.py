@@ -17,11 +17,8 @@ from enum import StrEnum
 from pathlib import Path
 
 from faceswap.config import Settings
-from faceswap.engine import Engine
 from faceswap.errors import ErrorCode, SwapError
-from faceswap.failpoints import Failpoints
-from faceswap.modelfiles import MODEL_SPECS
-from faceswap.models import (
+from faceswap.models.loader import (
     FaceModels,
     ModelError,
     ModelLoadError,
@@ -30,6 +27,9 @@ from faceswap.models import (
     load_cpu_swapper,
     load_models,
 )
+from faceswap.models.registry import MODEL_SPECS
+from faceswap.pipeline.engine import Engine
+from faceswap.runtime.failpoints import Failpoints
 
 __all__ = ["ModelLifecycle", "ModelState", "Status"]
 

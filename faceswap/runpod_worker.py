@@ -13,7 +13,7 @@ this worker after the job and starts a fresh one for the next. The client learns
 for its timeout, a fault of one machine (a GPU that will not start, too little memory) leaves the pool
 with it, and a fault of the image itself shows in every job's message.
 
-RunPod's load-balancing mode is plain HTTP: see faceswap.serving.
+RunPod's load-balancing mode is plain HTTP: see faceswap.http.server.
 """
 
 from __future__ import annotations
@@ -25,12 +25,12 @@ from typing import Any
 
 from faceswap.config import Settings
 from faceswap.errors import ErrorCode, SwapError
-from faceswap.failpoints import Failpoints
 from faceswap.fetch import ImageFetcher
-from faceswap.http_guard import new_request_id
+from faceswap.http.middleware import new_request_id
 from faceswap.lifecycle import ModelLifecycle, Status
 from faceswap.logs import request_id_var
-from faceswap.modelfiles import verify_model_dir
+from faceswap.models.check import verify_model_dir
+from faceswap.runtime.failpoints import Failpoints
 from faceswap.service import SwapService
 
 __all__ = ["QueueWorker", "quiet_sdk_logs"]

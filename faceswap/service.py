@@ -15,10 +15,10 @@ import pybase64
 from faceswap.config import Settings
 from faceswap.errors import ErrorCode, SwapError, image_too_large
 from faceswap.fetch import ImageFetcher
-from faceswap.imaging import encode_image, to_base64
 from faceswap.lifecycle import ModelLifecycle
 from faceswap.metrics import Metrics
-from faceswap.preview import annotate_faces
+from faceswap.pipeline.encode import encode_image, to_base64
+from faceswap.pipeline.preview import annotate_faces
 from faceswap.schemas import FacesInput, SwapInput, SwapOptions, validated
 
 __all__ = ["Limiter", "SwapService", "decode_base64_image"]

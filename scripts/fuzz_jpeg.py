@@ -19,7 +19,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from faceswap.errors import SwapError
-from faceswap.imaging import decode_image
+from faceswap.pipeline.decode import decode_image
 
 ENCODINGS = (
     {},

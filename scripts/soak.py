@@ -28,7 +28,7 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from faceswap.synthetic import draw_faces, write_models
+from faceswap.testing.synthetic import draw_faces, write_models
 from tests.conftest import encode_png
 from tests.servers import ImageHost, service_process, wait_ready
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from faceswap.config import Settings
-from faceswap.models import FaceModels, load_models
-from faceswap.synthetic import draw_faces, write_models
+from faceswap.models.loader import FaceModels, load_models
+from faceswap.testing.synthetic import draw_faces, write_models
 from tests.servers import ImageHost
 
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from faceswap.align import align_face, estimate_similarity, template_for
+from faceswap.pipeline.align import align_face, estimate_similarity, template_for
 
 
 def _apply(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:

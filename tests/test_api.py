@@ -14,11 +14,11 @@ import httpx
 import numpy as np
 import pytest
 
-from faceswap.api import create_app
 from faceswap.config import Settings
+from faceswap.http.app import create_app
 from faceswap.lifecycle import ModelLifecycle
-from faceswap.models import load_models
-from faceswap.synthetic import draw_faces
+from faceswap.models.loader import load_models
+from faceswap.testing.synthetic import draw_faces
 from tests.conftest import derive, encode_png
 from tests.servers import ImageHost, app_in_thread, wait_ready, wait_until
 
@@ -350,7 +350,7 @@ def test_health_and_ping_move_from_loading_to_ready(settings: Settings, one_face
 def test_a_broken_model_pack_leaves_the_server_up_and_says_why(
     settings: Settings, tmp_path: Path, one_face_png: bytes
 ) -> None:
-    from faceswap.synthetic import write_models
+    from faceswap.testing.synthetic import write_models
 
     write_models(tmp_path)
     swapper = tmp_path / "inswapper_128.onnx"

@@ -42,10 +42,11 @@ from bench.report import render, summary_lines, targets
 from bench.standins import FILES, Pack, counts, detector_model, write_pack
 from bench.worker import ForwardClock
 from faceswap.config import Settings
-from faceswap.engine import Engine
-from faceswap.modelfiles import DETECTOR, RECOGNIZER, SWAPPER, check_model_file, last_initializer
-from faceswap.models import Swapper, cache_dir, clear_model_cache, load_models
-from faceswap.synthetic import write_models
+from faceswap.models.check import check_model_file, last_initializer
+from faceswap.models.loader import Swapper, cache_dir, clear_model_cache, load_models
+from faceswap.models.registry import DETECTOR, RECOGNIZER, SWAPPER
+from faceswap.pipeline.engine import Engine
+from faceswap.testing.synthetic import write_models
 
 REPO = Path(__file__).resolve().parent.parent
 RATIO_LINE = re.compile(r"^ours/reference median ratio: \d+\.\d\d$")

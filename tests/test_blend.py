@@ -1,7 +1,7 @@
 import numpy as np
 
-from faceswap.align import estimate_similarity, template_for
-from faceswap.blend import crop_mask, paste_back, paste_region
+from faceswap.pipeline.align import estimate_similarity, template_for
+from faceswap.pipeline.blend import crop_mask, paste_back, paste_region
 
 
 def _matrix_for_box(x: float, y: float, side: float) -> np.ndarray:

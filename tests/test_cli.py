@@ -10,7 +10,7 @@ from pathlib import Path
 
 import cv2
 
-from faceswap.synthetic import draw_faces
+from faceswap.testing.synthetic import draw_faces
 from tests.servers import ROOT
 
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-import faceswap.cpus
-import faceswap.models
-from faceswap.cpus import cpu_quota, quota_bound_cpus, usable_cpus
-from faceswap.models import session_options
+import faceswap.models.loader
+import faceswap.runtime.cpus
+from faceswap.models.loader import session_options
+from faceswap.runtime.cpus import cpu_quota, quota_bound_cpus, usable_cpus
 
 
 def _tree(root: Path, files: dict[str, str]) -> Path:
@@ -53,7 +53,7 @@ def test_a_quota_caps_the_cpus_and_its_absence_leaves_the_affinity(tmp_path: Pat
 def test_the_v2_quota_of_the_process_own_group_is_found(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(faceswap.cpus, "_v2_group", lambda: "/kubepods/pod1/container")
+    monkeypatch.setattr(faceswap.runtime.cpus, "_v2_group", lambda: "/kubepods/pod1/container")
     root = _tree(tmp_path, {"kubepods/pod1/container/cpu.max": "200000 100000", "cpu.max": "max 100000"})
     assert cpu_quota(root) == 2
 
@@ -66,8 +66,8 @@ def test_a_quota_binds_only_below_the_affinity(tmp_path: Path) -> None:
 
 
 def test_onnx_runtime_threads_follow_a_binding_quota_unless_set(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(faceswap.models, "quota_bound_cpus", lambda: 3)
+    monkeypatch.setattr(faceswap.models.loader, "quota_bound_cpus", lambda: 3)
     assert session_options(0).intra_op_num_threads == 3
     assert session_options(5).intra_op_num_threads == 5
-    monkeypatch.setattr(faceswap.models, "quota_bound_cpus", lambda: None)
+    monkeypatch.setattr(faceswap.models.loader, "quota_bound_cpus", lambda: None)
     assert session_options(0).intra_op_num_threads == 0  # ONNX Runtime's own default: a thread per core

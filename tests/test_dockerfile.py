@@ -74,8 +74,14 @@ def test_every_python_entry_the_image_runs_exists() -> None:
         assert path.with_suffix(".py").is_file() or (path / "__main__.py").is_file(), module
 
 
-def local_imports(module: str) -> set[str]:
-    """The faceswap modules `module` imports, transitively (its own file included)."""
+def module_file(name: str) -> Path:
+    """The file Python runs for `name`: a package's ``__init__.py``, else the module's own file."""
+    path = ROOT / Path(*name.split("."))
+    return path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+
+
+def local_imports(module: str) -> set[Path]:
+    """The faceswap files importing `module` runs, transitively: its own, its packages', theirs."""
     seen: set[str] = set()
     pending = [module]
     while pending:
@@ -83,13 +89,15 @@ def local_imports(module: str) -> set[str]:
         if name in seen:
             continue
         seen.add(name)
-        tree = ast.parse((ROOT / Path(*name.split("."))).with_suffix(".py").read_text())
+        parts = name.split(".")
+        pending += [".".join(parts[:end]) for end in range(1, len(parts))]
+        tree = ast.parse(module_file(name).read_text())
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("faceswap"):
-                pending.append(node.module if node.module != "faceswap" else "faceswap.__init__")
+                pending.append(node.module)
             elif isinstance(node, ast.Import):
                 pending += [alias.name for alias in node.names if alias.name.startswith("faceswap.")]
-    return seen
+    return {module_file(name).relative_to(ROOT) for name in seen}
 
 
 def model_step() -> int:
@@ -107,10 +115,10 @@ def test_the_model_layer_copies_everything_its_commands_import() -> None:
     )
     commands = set(re.findall(r"python3? -m (faceswap[\w.]*)", instructions()[download][1]))
     assert commands == {"faceswap.models"}
-    needed = {"faceswap.__init__"}.union(*(local_imports(command) for command in commands))
-    assert {"faceswap.download", "faceswap.precision"} <= needed
-    for module in needed:
-        assert module.replace(".", "/") + ".py" in copied_before, module
+    needed = set().union(*(local_imports(f"{command}.__main__") for command in commands))
+    assert {Path("faceswap/models/command.py"), Path("faceswap/models/precision.py")} <= needed
+    for path in needed:
+        assert any(path.is_relative_to(source) for source in copied_before), path
 
 
 def test_the_cache_folder_is_made_at_build_and_only_it_is_given_to_the_runtime_user() -> None:

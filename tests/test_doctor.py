@@ -13,13 +13,16 @@ import httpx
 import onnxruntime as ort
 import pytest
 
-from faceswap import doctor, doctor_checks, doctor_facts, smoke
-from faceswap.api import create_app
 from faceswap.config import Settings
-from faceswap.doctor_checks import Check
-from faceswap.doctor_facts import CudaProbe, Facts, Gpu, Memory
-from faceswap.modelfiles import verify_model_dir
-from faceswap.synthetic import draw_faces, write_models
+from faceswap.doctor import checks as doctor_checks
+from faceswap.doctor import facts as doctor_facts
+from faceswap.doctor import report as doctor
+from faceswap.doctor import smoke
+from faceswap.doctor.checks import Check
+from faceswap.doctor.facts import CudaProbe, Facts, Gpu, Memory
+from faceswap.http.app import create_app
+from faceswap.models.check import verify_model_dir
+from faceswap.testing.synthetic import draw_faces, write_models
 from tests.conftest import derive, encode_png
 from tests.servers import app_in_thread, wait_ready
 

@@ -18,18 +18,19 @@ from pathlib import Path
 
 import pytest
 
-import faceswap.download
-import faceswap.model_install
-import faceswap.model_sources
-import faceswap.resumable
+import faceswap.models.command
+import faceswap.models.http_file
+import faceswap.models.install
+import faceswap.models.sources
 from faceswap.config import Settings
-from faceswap.download import main
-from faceswap.model_install import download_models
-from faceswap.model_sources import DEFAULT_SOURCES, Source, load_manifest
-from faceswap.modelfiles import DETECTOR, MODEL_SPECS, RECOGNIZER, SWAPPER, verify_model_dir
-from faceswap.models import clear_model_cache, load_models
-from faceswap.resumable import DownloadError
-from faceswap.synthetic import write_models
+from faceswap.errors import DownloadError
+from faceswap.models.check import verify_model_dir
+from faceswap.models.command import main
+from faceswap.models.install import download_models
+from faceswap.models.loader import clear_model_cache, load_models
+from faceswap.models.registry import DETECTOR, MODEL_SPECS, RECOGNIZER, SWAPPER
+from faceswap.models.sources import DEFAULT_SOURCES, Source, load_manifest
+from faceswap.testing.synthetic import write_models
 
 ROOT = Path(__file__).resolve().parent.parent
 ZIP = "/v0.7/buffalo_l.zip"
@@ -380,7 +381,7 @@ def test_the_command_fails_with_one_line(tmp_path: Path, manifest: list[dict[str
 
 
 def test_the_public_names_are_pinned() -> None:
-    assert faceswap.download.__all__ == ["main"]
-    assert faceswap.model_install.__all__ == ["download_models"]
-    assert faceswap.model_sources.__all__ == ["DEFAULT_SOURCES", "Artifact", "Source", "load_manifest"]
-    assert faceswap.resumable.__all__ == ["DownloadError", "check_digest", "fetch_with_retries", "mib"]
+    assert faceswap.models.command.__all__ == ["main"]
+    assert faceswap.models.install.__all__ == ["download_models"]
+    assert faceswap.models.sources.__all__ == ["DEFAULT_SOURCES", "Artifact", "Source", "load_manifest"]
+    assert faceswap.models.http_file.__all__ == ["check_digest", "fetch_with_retries"]

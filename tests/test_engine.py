@@ -9,13 +9,13 @@ import cv2
 import numpy as np
 import pytest
 
-from faceswap.align import align_face
-from faceswap.blend import paste_back
 from faceswap.config import Settings
-from faceswap.engine import Engine
 from faceswap.errors import ErrorCode, SwapError
-from faceswap.failpoints import Failpoints
-from faceswap.synthetic import BACKGROUND_BGR, draw_faces, face_pattern, place_faces
+from faceswap.pipeline.align import align_face
+from faceswap.pipeline.blend import paste_back
+from faceswap.pipeline.engine import Engine
+from faceswap.runtime.failpoints import Failpoints
+from faceswap.testing.synthetic import BACKGROUND_BGR, draw_faces, face_pattern, place_faces
 from tests.conftest import derive, encode_png
 
 MARGIN = 0.12

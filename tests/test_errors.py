@@ -33,12 +33,25 @@ def test_public_names_are_pinned() -> None:
     assert (
         faceswap.errors.__all__
         == sorted(faceswap.errors.__all__)
-        == ["ERROR_STATUS", "ErrorCode", "SwapError", "describe_size", "image_too_large"]
+        == [
+            "BlockedAddressError",
+            "ClientGoneError",
+            "DownloadError",
+            "ERROR_STATUS",
+            "ErrorCode",
+            "FaultKind",
+            "ModelError",
+            "ModelFileError",
+            "ModelLoadError",
+            "SwapError",
+            "image_too_large",
+        ]
     )
 
 
 def test_sizes_read_as_a_person_writes_them() -> None:
-    from faceswap.errors import describe_size, image_too_large
+    from faceswap.constants import describe_size
+    from faceswap.errors import image_too_large
 
     assert [describe_size(n) for n in (20 * 1024 * 1024, 2048, 500_000)] == [
         "20 MiB",

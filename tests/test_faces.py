@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from faceswap.errors import ErrorCode, SwapError
-from faceswap.faces import Face, detection_size, order_faces, pick_face
+from faceswap.pipeline.detect import Face, detection_size, order_faces, pick_face
 
 
 def _face(x: float, y: float) -> Face:

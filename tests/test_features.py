@@ -12,10 +12,10 @@ import httpx
 import numpy as np
 import pytest
 
-from faceswap.api import create_app
 from faceswap.config import Settings
-from faceswap.labels import DIGITAL_SOURCE_TYPE, read_label
-from faceswap.synthetic import BACKGROUND_BGR, draw_faces, place_faces
+from faceswap.http.app import create_app
+from faceswap.pipeline.labels import DIGITAL_SOURCE_TYPE, read_label
+from faceswap.testing.synthetic import BACKGROUND_BGR, draw_faces, place_faces
 from tests.conftest import derive, encode_png
 from tests.servers import app_in_thread, wait_ready
 

@@ -30,16 +30,9 @@ from PIL import Image
 
 from faceswap import fetch
 from faceswap.config import Settings
-from faceswap.errors import ErrorCode, SwapError
-from faceswap.failpoints import Failpoints
-from faceswap.fetch import (
-    BlockedAddressError,
-    GuardedNetworkBackend,
-    GuardedTransport,
-    ImageFetcher,
-    Resolver,
-    system_resolver,
-)
+from faceswap.errors import BlockedAddressError, ErrorCode, SwapError
+from faceswap.fetch import GuardedNetworkBackend, GuardedTransport, ImageFetcher, Resolver, system_resolver
+from faceswap.runtime.failpoints import Failpoints
 from tests.servers import LoopbackOnly
 
 KiB = 1024
@@ -542,7 +535,6 @@ def build(template: str, good_port: int, internal_port: int) -> str:
 
 def test_public_names_are_pinned() -> None:
     assert fetch.__all__ == [
-        "BlockedAddressError",
         "GuardedNetworkBackend",
         "GuardedTransport",
         "ImageFetcher",

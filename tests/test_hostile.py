@@ -35,12 +35,12 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from PIL import Image, PngImagePlugin
 
-from faceswap import api
-from faceswap.api import create_app
 from faceswap.config import Settings
 from faceswap.fetch import ImageFetcher
-from faceswap.png import png_chunk
-from faceswap.synthetic import draw_faces
+from faceswap.http import app as api
+from faceswap.http.app import create_app
+from faceswap.pipeline.png import png_chunk
+from faceswap.testing.synthetic import draw_faces
 from tests.conftest import derive, encode_png
 from tests.servers import ImageHost, LoopbackOnly, app_in_thread, wait_ready
 
@@ -136,7 +136,7 @@ def service(settings: Settings) -> Iterator[Service]:
     """The service as production runs it, with images.test allow-listed, ready.
 
     The fetcher is created in the app's lifespan; the resolver and network are put in by patching the
-    name ``faceswap.api`` builds it from, only while the server starts.
+    name ``faceswap.http.app`` builds it from, only while the server starts.
     """
     hostile = derive(
         settings,

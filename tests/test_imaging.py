@@ -13,11 +13,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import ExifTags, Image, ImageOps, PngImagePlugin
 
-import faceswap.imaging
+import faceswap.pipeline.decode
+import faceswap.pipeline.encode
 from faceswap.errors import ErrorCode, SwapError
-from faceswap.imaging import decode_image, encode_image, fit_within, looks_like_image, to_base64
-from faceswap.labels import DIGITAL_SOURCE_TYPE, read_label
-from faceswap.png import png_chunk
+from faceswap.pipeline.decode import decode_image, fit_within, looks_like_image
+from faceswap.pipeline.encode import encode_image, to_base64
+from faceswap.pipeline.labels import DIGITAL_SOURCE_TYPE, read_label
+from faceswap.pipeline.png import png_chunk
 
 LIMIT = 1_000_000
 BLOCK = 16
@@ -265,7 +267,7 @@ def test_a_jpeg_libjpeg_can_recover_from_still_decodes_and_a_cut_one_is_refused(
         calls.append(len(buffer))
         return imdecode(buffer, flags)
 
-    monkeypatch.setattr(faceswap.imaging.cv2, "imdecode", spy)
+    monkeypatch.setattr(faceswap.pipeline.decode.cv2, "imdecode", spy)
     scan = data.index(b"\xff\xda")
     stray = data[:scan] + b"\x00\x11\x22" + data[scan:]  # libjpeg-turbo warns: extraneous bytes before SOS
     assert np.array_equal(_decode(stray), expected)
@@ -280,7 +282,7 @@ def test_a_sound_jpeg_never_needs_opencv(monkeypatch: pytest.MonkeyPatch) -> Non
     def refuse(*args: object) -> None:
         raise AssertionError("OpenCV was asked to decode a JPEG simplejpeg should have decoded")
 
-    monkeypatch.setattr(faceswap.imaging.cv2, "imdecode", refuse)
+    monkeypatch.setattr(faceswap.pipeline.decode.cv2, "imdecode", refuse)
     assert np.array_equal(_decode(data), expected)
 
 
@@ -600,17 +602,15 @@ def test_to_base64_is_standard_base64_text() -> None:
 
 
 def test_public_names_are_pinned() -> None:
-    assert faceswap.imaging.__all__ == sorted(faceswap.imaging.__all__)
-    assert faceswap.imaging.__all__ == [
+    assert faceswap.pipeline.decode.__all__ == sorted(faceswap.pipeline.decode.__all__)
+    assert faceswap.pipeline.decode.__all__ == [
         "DecodedImage",
         "ImageFormat",
-        "OutputFormat",
         "decode_image",
-        "encode_image",
         "fit_within",
         "looks_like_image",
-        "to_base64",
     ]
+    assert faceswap.pipeline.encode.__all__ == ["encode_image", "to_base64"]
 
 
 def test_a_png_text_bomb_is_refused() -> None:

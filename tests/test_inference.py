@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from faceswap.inference import identity_latent, shrink_arena_options, swap_crop
+from faceswap.pipeline.embed import identity_latent
+from faceswap.pipeline.swap import shrink_arena_options, swap_crop
 
 
 def test_io_binding_matches_a_plain_run(models) -> None:

@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image, PngImagePlugin
 
-import faceswap.labels
-from faceswap.imaging import encode_image
-from faceswap.labels import DIGITAL_SOURCE_TYPE, SOFTWARE, add_label, read_label, xmp_packet
+import faceswap.pipeline.labels
+from faceswap.pipeline.encode import encode_image
+from faceswap.pipeline.labels import DIGITAL_SOURCE_TYPE, SOFTWARE, add_label, read_label, xmp_packet
 
 RGBA = np.random.default_rng(5).integers(0, 256, (21, 34, 4), dtype=np.uint8)
 RGB = np.ascontiguousarray(RGBA[..., :3])
@@ -135,8 +135,8 @@ def test_xmp_packet_escapes_the_software_name() -> None:
 
 
 def test_public_names_are_pinned() -> None:
-    assert faceswap.labels.__all__ == sorted(faceswap.labels.__all__)
-    assert faceswap.labels.__all__ == [
+    assert faceswap.pipeline.labels.__all__ == sorted(faceswap.pipeline.labels.__all__)
+    assert faceswap.pipeline.labels.__all__ == [
         "DIGITAL_SOURCE_TYPE",
         "SOFTWARE",
         "add_label",

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from faceswap.serving import ListenAddress, listen_address, probe_only, server_configs
+from faceswap.http.server import ListenAddress, listen_address, probe_only, server_configs
 from tests.servers import ROOT, free_port, wait_until
 
 # Loaded through PYTHONPATH into the child only: holds the first model load until the test opens the gate,
@@ -24,9 +24,9 @@ GATE = """
 import os
 import time
 
-import faceswap.models
+import faceswap.models.loader
 
-_load = faceswap.models.load_models
+_load = faceswap.models.loader.load_models
 
 
 def _gated(settings):
@@ -35,7 +35,7 @@ def _gated(settings):
     return _load(settings)
 
 
-faceswap.models.load_models = _gated
+faceswap.models.loader.load_models = _gated
 """
 
 

@@ -20,22 +20,13 @@ from insightface.model_zoo.scrfd import SCRFD
 from onnx import TensorProto, helper
 from onnxruntime.capi.onnxruntime_pybind11_state import RuntimeException
 
-import faceswap.modelfiles
-import faceswap.models
+import faceswap.models.check
+import faceswap.models.loader
+import faceswap.models.registry
 from faceswap.config import Settings
-from faceswap.errors import ErrorCode, SwapError
-from faceswap.modelfiles import (
-    DETECTOR,
-    MODEL_SPECS,
-    RECOGNIZER,
-    SWAPPER,
-    ModelFileError,
-    ModelLoadError,
-    check_model_file,
-    graph_summary,
-    verify_model_dir,
-)
-from faceswap.models import (
+from faceswap.errors import ErrorCode, ModelFileError, ModelLoadError, SwapError
+from faceswap.models.check import check_model_file, graph_summary, verify_model_dir
+from faceswap.models.loader import (
     CPU,
     CUDA,
     Swapper,
@@ -45,7 +36,8 @@ from faceswap.models import (
     resolve_providers,
     session_options,
 )
-from faceswap.synthetic import draw_faces, write_models
+from faceswap.models.registry import DETECTOR, MODEL_SPECS, RECOGNIZER, SWAPPER
+from faceswap.testing.synthetic import draw_faces, write_models
 
 LFS_POINTER = (
     b"version https://git-lfs.github.com/spec/v1\n"
@@ -310,13 +302,13 @@ def test_loading_twice_returns_the_same_object_without_loading_again(
     cpu: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[str] = []
-    real = faceswap.models.get_model
+    real = faceswap.models.loader.get_model
 
     def counting(name: str, **kwargs: object) -> object:
         calls.append(Path(name).name)
         return real(name, **kwargs)
 
-    monkeypatch.setattr(faceswap.models, "get_model", counting)
+    monkeypatch.setattr(faceswap.models.loader, "get_model", counting)
     first = load_models(cpu)
     assert load_models(cpu) is first
     assert load_models(Settings(model_dir=cpu.model_dir, providers="cpu")) is first
@@ -348,7 +340,7 @@ def test_a_faulty_file_stops_the_load_before_onnx_runtime_sees_it(
     cpu: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[str] = []
-    monkeypatch.setattr(faceswap.models, "get_model", lambda name, **_: calls.append(name))
+    monkeypatch.setattr(faceswap.models.loader, "get_model", lambda name, **_: calls.append(name))
     (cpu.model_dir / SWAPPER.path).write_bytes(b"\x08\x08:\xff\xff\xff\x7f")
     with pytest.raises(ModelFileError) as caught:
         load_models(cpu)
@@ -371,7 +363,7 @@ def test_cuda_requested_on_a_cpu_only_machine_is_a_clear_error(pack: Path) -> No
 def test_cuda_that_does_not_start_is_an_error_when_asked_for(
     pack: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(faceswap.models.ort, "get_available_providers", lambda: [CUDA, CPU])
+    monkeypatch.setattr(faceswap.models.loader.ort, "get_available_providers", lambda: [CUDA, CPU])
     with pytest.raises(ModelLoadError) as caught:
         load_models(Settings(model_dir=pack, providers="cuda"))
     assert caught.value.path == "buffalo_l/det_10g.onnx"
@@ -384,7 +376,7 @@ def test_cuda_that_does_not_start_is_an_error_when_asked_for(
 def test_auto_falls_back_to_the_cpu_when_cuda_does_not_start(
     pack: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(faceswap.models.ort, "get_available_providers", lambda: [CUDA, CPU])
+    monkeypatch.setattr(faceswap.models.loader.ort, "get_available_providers", lambda: [CUDA, CPU])
     models = load_models(Settings(model_dir=pack, providers="auto"))
     assert models.providers == (CPU,)
     assert "did not start" in caplog.text
@@ -407,7 +399,7 @@ def test_running_out_of_memory_while_loading_says_so(cpu: Settings, monkeypatch:
             "CUDA failure 2: out of memory ; GPU=0 ; Failed to allocate memory for requested buffer"
         )
 
-    monkeypatch.setattr(faceswap.models, "get_model", out_of_memory)
+    monkeypatch.setattr(faceswap.models.loader, "get_model", out_of_memory)
     with pytest.raises(ModelLoadError, match=r"not enough memory to load buffalo_l/det_10g\.onnx"):
         load_models(cpu)
 
@@ -415,17 +407,17 @@ def test_running_out_of_memory_while_loading_says_so(cpu: Settings, monkeypatch:
 def test_emap_is_read_without_parsing_the_whole_file(cpu: Settings) -> None:
     path = cpu.model_dir / SWAPPER.path
     expected = onnx.numpy_helper.to_array(onnx.load(str(path)).graph.initializer[-1])
-    np.testing.assert_array_equal(faceswap.modelfiles.last_initializer(path), expected)
+    np.testing.assert_array_equal(faceswap.models.check.last_initializer(path), expected)
 
 
 def test_the_cpu_swapper_session_comes_from_an_optimized_copy_made_once(cpu: Settings) -> None:
     clear_model_cache()
     load_models(cpu)
-    (copy,) = faceswap.models.cache_dir(cpu.model_dir).glob("optimized-*/model.onnx")
+    (copy,) = faceswap.models.loader.cache_dir(cpu.model_dir).glob("optimized-*/model.onnx")
     written = copy.stat().st_mtime_ns
     clear_model_cache()
     load_models(cpu)
-    assert list(faceswap.models.cache_dir(cpu.model_dir).glob("optimized-*/model.onnx")) == [copy]
+    assert list(faceswap.models.loader.cache_dir(cpu.model_dir).glob("optimized-*/model.onnx")) == [copy]
     assert copy.stat().st_mtime_ns == written
 
 
@@ -442,7 +434,7 @@ def test_the_download_command_quotes_a_dir_with_spaces(tmp_path: Path) -> None:
 
 
 def test_the_public_names_are_pinned() -> None:
-    assert faceswap.models.__all__ == [
+    assert faceswap.models.loader.__all__ == [
         "CPU",
         "CUDA",
         "FaceModels",
@@ -460,24 +452,22 @@ def test_the_public_names_are_pinned() -> None:
         "session_options",
         "verify_model_dir",
     ]
-    assert faceswap.modelfiles.__all__ == [
-        "DETECTOR",
-        "MODEL_SPECS",
-        "RECOGNIZER",
-        "SWAPPER",
+    assert faceswap.models.check.__all__ == [
         "Dims",
-        "FaultKind",
         "GraphSummary",
         "ModelCheck",
-        "ModelError",
-        "ModelFileError",
-        "ModelLoadError",
-        "ModelRole",
-        "ModelSpec",
         "check_model_file",
-        "download_command",
         "file_sha256",
         "graph_summary",
         "last_initializer",
         "verify_model_dir",
+    ]
+    assert faceswap.models.registry.__all__ == [
+        "DETECTOR",
+        "MODEL_SPECS",
+        "RECOGNIZER",
+        "SWAPPER",
+        "ModelRole",
+        "ModelSpec",
+        "download_command",
     ]

@@ -16,9 +16,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-import faceswap.png
-import faceswap.pool
-from faceswap.png import adler32_combine, encode_png, strip_rows
+import faceswap.pipeline.png
+import faceswap.runtime.pool
+from faceswap.pipeline.png import adler32_combine, encode_png, strip_rows
 
 
 def _grainy(height: int, width: int, seed: int = 1) -> np.ndarray:
@@ -49,7 +49,7 @@ def _rgb(data: bytes) -> np.ndarray:
 @pytest.fixture
 def tiny_strips(monkeypatch: pytest.MonkeyPatch) -> None:
     """Strips of a few rows, so small frames are cut as a 4000x3000 one is."""
-    monkeypatch.setattr(faceswap.png, "STRIP_BYTES", 64)
+    monkeypatch.setattr(faceswap.pipeline.png, "STRIP_BYTES", 64)
 
 
 @pytest.mark.parametrize("level", range(10))
@@ -110,7 +110,7 @@ def test_strips_are_compressed_here_once_the_pool_is_shut_down(
     expected = encode_png(pixels, 2, workers=3)
     closed = ThreadPoolExecutor(max_workers=1)
     closed.shutdown()
-    monkeypatch.setattr(faceswap.pool, "_pool", closed)
+    monkeypatch.setattr(faceswap.runtime.pool, "_pool", closed)
     assert encode_png(pixels, 2, workers=3) == expected
 
 
@@ -155,7 +155,9 @@ def test_strips_cover_every_row_once(height: int, row_bytes: int, workers: int) 
     assert all(previous[1] == following[0] for previous, following in itertools.pairwise(bounds))
     assert 1 <= len(bounds) <= workers
     if len(bounds) > 1:
-        assert min(stop - start for start, stop in bounds) * row_bytes >= faceswap.png.STRIP_BYTES // 2
+        assert (
+            min(stop - start for start, stop in bounds) * row_bytes >= faceswap.pipeline.png.STRIP_BYTES // 2
+        )
 
 
 @settings(max_examples=200)

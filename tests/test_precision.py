@@ -12,10 +12,10 @@ import pytest
 from onnx import TensorProto, helper
 
 from faceswap.config import Settings
-from faceswap.engine import Engine
-from faceswap.models import clear_model_cache, load_models
-from faceswap.precision import FP16_TOLERANCE, choose_precision, fp16_model_file
-from faceswap.synthetic import draw_faces, write_models
+from faceswap.models.loader import clear_model_cache, load_models
+from faceswap.models.precision import FP16_TOLERANCE, choose_precision, fp16_model_file
+from faceswap.pipeline.engine import Engine
+from faceswap.testing.synthetic import draw_faces, write_models
 from tests.conftest import derive, encode_png
 
 
@@ -117,8 +117,8 @@ def test_on_the_cpu_the_swapper_stays_fp32(settings: Settings, fp16: bool) -> No
 
 
 def test_prepare_writes_the_conversion_a_cold_start_then_finds(tmp_path: Path) -> None:
-    from faceswap.download import main
-    from faceswap.models import cache_dir
+    from faceswap.models.command import main
+    from faceswap.models.loader import cache_dir
 
     write_models(tmp_path)
     assert main(["prepare", "--dir", str(tmp_path)]) == 0

@@ -13,12 +13,12 @@ from typing import Any
 import httpx
 import pytest
 
-from faceswap.api import create_app
 from faceswap.config import Settings
-from faceswap.engine import Engine
-from faceswap.failpoints import Failpoints
-from faceswap.models import load_cpu_swapper
-from faceswap.synthetic import write_models
+from faceswap.http.app import create_app
+from faceswap.models.loader import load_cpu_swapper
+from faceswap.pipeline.engine import Engine
+from faceswap.runtime.failpoints import Failpoints
+from faceswap.testing.synthetic import write_models
 from tests.conftest import derive
 from tests.servers import app_in_thread, service_process, wait_ready, wait_until
 

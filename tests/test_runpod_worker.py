@@ -18,10 +18,10 @@ import pytest
 
 from faceswap.config import Settings
 from faceswap.lifecycle import ModelLifecycle, Status
-from faceswap.models import load_models
+from faceswap.models.loader import load_models
 from faceswap.runpod_worker import QueueWorker, quiet_sdk_logs
 from faceswap.schemas import SwapInput
-from faceswap.synthetic import draw_faces, write_models
+from faceswap.testing.synthetic import draw_faces, write_models
 from tests.conftest import derive, encode_png
 from tests.servers import ROOT, ImageHost, free_port, wait_until
 
@@ -323,7 +323,7 @@ def faceswap_imports(path: Path) -> set[str]:
 
 
 def test_the_adapters_do_not_import_each_other() -> None:
-    adapters = {"faceswap.api", "faceswap.runpod_worker", "faceswap.serving", "faceswap.cli"}
+    adapters = {"faceswap.http.app", "faceswap.runpod_worker", "faceswap.http.server", "faceswap.cli"}
     for adapter in adapters:
         path = (ROOT / Path(*adapter.split("."))).with_suffix(".py")
         assert not faceswap_imports(path) & (adapters - {adapter}), adapter

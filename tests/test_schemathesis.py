@@ -26,10 +26,10 @@ from PIL import Image
 from schemathesis.checks import not_a_server_error
 from schemathesis.config import SchemathesisConfig
 
-from faceswap import api
-from faceswap.api import create_app
 from faceswap.config import Settings
 from faceswap.fetch import ImageFetcher
+from faceswap.http import app as api
+from faceswap.http.app import create_app
 from tests.servers import app_in_thread, wait_ready
 
 MAX_EXAMPLES = 50

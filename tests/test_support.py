@@ -2,9 +2,9 @@ import threading
 
 import pytest
 
-from faceswap.cache import LruCache, content_key
-from faceswap.failpoints import Failpoints, allocation_failure
-from faceswap.memory import is_out_of_memory
+from faceswap.runtime.cache import LruCache, content_key
+from faceswap.runtime.failpoints import Failpoints, allocation_failure
+from faceswap.runtime.memory import is_out_of_memory
 
 
 def test_lru_evicts_the_least_recently_used() -> None:

@@ -18,8 +18,8 @@ from insightface.model_zoo.inswapper import INSwapper
 from insightface.model_zoo.scrfd import SCRFD
 from insightface.utils import face_align
 
-from faceswap import synthetic
-from faceswap.synthetic import (
+from faceswap.testing import synthetic
+from faceswap.testing.synthetic import (
     BACKGROUND_BGR,
     KEYPOINT_FRACTIONS,
     SWAP_REGION,
@@ -310,7 +310,7 @@ def test_too_many_faces_for_the_size_is_refused() -> None:
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "faceswap.synthetic", *args],
+        [sys.executable, "-m", "faceswap.testing.synthetic", *args],
         capture_output=True,
         text=True,
         check=False,

@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
-from faceswap.api import create_app
 from faceswap.config import Settings
+from faceswap.http.app import create_app
 from faceswap.lifecycle import ModelLifecycle
-from faceswap.models import FaceModels
-from faceswap.synthetic import draw_faces
+from faceswap.models.loader import FaceModels
+from faceswap.testing.synthetic import draw_faces
 from tests.conftest import derive, encode_png
 from tests.servers import ROOT, ImageHost, app_in_thread, wait_ready
 

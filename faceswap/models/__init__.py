@@ -1,0 +1,1 @@
+"""The model files: which ones, checked how, fetched from where, and loaded once per process."""

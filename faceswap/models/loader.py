@@ -1,0 +1,389 @@
+"""Find, check and load the three models a swap needs, once per process.
+
+Only the detector (SCRFD), the recognizer (ArcFace) and the swapper (inswapper) are loaded, on the
+providers ``Settings.providers`` names: the first two through insightface's own loader, the swapper as an
+ONNX Runtime session with its emap read straight from the file (``INSwapper`` would parse all of it
+again); on the CPU that session comes from ONNX Runtime's optimized copy of the file, made once. Each
+file is checked first (faceswap.models.check), so a missing file, a Git LFS pointer, a cut-off download or
+a model in the wrong slot is reported by name with its fix instead of as an ONNX Runtime traceback.
+
+Command line: ``python -m faceswap.models download [--dir DIR] [--force] [--manifest FILE]`` and
+``python -m faceswap.models verify [--dir DIR] [--checksums]`` (see faceswap.models.command).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import logging
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+from insightface.model_zoo import get_model
+from insightface.model_zoo.arcface_onnx import ArcFaceONNX
+from insightface.model_zoo.scrfd import SCRFD
+
+from faceswap.config import Settings
+from faceswap.errors import ModelError, ModelFileError, ModelLoadError
+from faceswap.models.check import ModelCheck, check_model_file, last_initializer, verify_model_dir
+from faceswap.models.precision import choose_precision
+from faceswap.models.registry import DETECTOR, RECOGNIZER, SWAPPER, ModelSpec
+from faceswap.runtime.cpus import quota_bound_cpus
+from faceswap.runtime.memory import is_out_of_memory, release_free_heap
+
+__all__ = [
+    "CPU",
+    "CUDA",
+    "FaceModels",
+    "ModelCheck",
+    "ModelError",
+    "ModelFileError",
+    "ModelLoadError",
+    "Swapper",
+    "cache_dir",
+    "clear_model_cache",
+    "load_cpu_swapper",
+    "load_models",
+    "provider_options",
+    "resolve_providers",
+    "session_options",
+    "verify_model_dir",
+]
+
+log = logging.getLogger(__name__)
+
+CUDA = "CUDAExecutionProvider"
+CPU = "CPUExecutionProvider"
+# Session options that save an optimized model with its weights in a separate file.
+_EXTERNAL_WEIGHTS = "session.optimized_model_external_initializers"
+
+
+@dataclass
+class Swapper:
+    """What a swap uses of inswapper_128: its session, the session's input names and emap."""
+
+    session: ort.InferenceSession
+    input_names: list[str]
+    emap: np.ndarray
+
+
+@dataclass(frozen=True)
+class FaceModels:
+    """The loaded models and the execution providers their sessions run on (first = preferred)."""
+
+    detector: SCRFD
+    recognizer: ArcFaceONNX
+    swapper: Swapper
+    providers: tuple[str, ...]
+    precision: str = "fp32"
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """How to create every session of one load."""
+
+    providers: tuple[str, ...]
+    options: tuple[dict[str, str], ...]
+    strict: bool
+
+
+_CacheKey = tuple[object, ...]
+
+
+class _ModelCache:
+    """The one process-wide slot: the models of the last load, and what they were loaded from."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.key: _CacheKey | None = None
+        self.models: FaceModels | None = None
+
+
+_cache = _ModelCache()
+
+
+def resolve_providers(choice: str, available: Sequence[str]) -> tuple[str, ...]:
+    """The providers to ask ONNX Runtime for: CUDA first when chosen (or offered, under "auto"), then CPU."""
+    if choice == "cpu":
+        return (CPU,)
+    if CUDA in available:
+        return (CUDA, CPU)
+    if choice == "cuda":
+        raise ModelLoadError(
+            "CUDA was requested (FACESWAP_PROVIDERS=cuda) but ONNX Runtime has no CUDA provider: install "
+            "onnxruntime-gpu instead of onnxruntime, or set FACESWAP_PROVIDERS=cpu or auto."
+        )
+    return (CPU,)
+
+
+def provider_options(providers: Sequence[str], gpu_mem_limit: int | None) -> tuple[dict[str, str], ...]:
+    """Options for each provider, in order."""
+    options: list[dict[str, str]] = []
+    for provider in providers:
+        if provider != CUDA:
+            options.append({})
+            continue
+        cuda = {
+            # Grow the arena by what a request needs, not by doubling: varying image sizes would
+            # otherwise leave the arena holding far more than the largest request used.
+            "arena_extend_strategy": "kSameAsRequested",
+            # EXHAUSTIVE benchmarks every conv algorithm on each new input shape: about 0.8 s on the
+            # first run of a session against 0.08 s with HEURISTIC, at about the same steady speed.
+            "cudnn_conv_algo_search": "HEURISTIC",
+            # Copy inputs on the compute stream so a run never reads a half-copied tensor.
+            "do_copy_in_default_stream": "1",
+        }
+        if gpu_mem_limit is not None:
+            cuda["gpu_mem_limit"] = str(gpu_mem_limit)
+        options.append(cuda)
+    return tuple(options)
+
+
+def session_options(intra_op_threads: int) -> ort.SessionOptions:
+    """Fresh session options: every graph optimisation, `intra_op_threads` CPU threads (0: one per core,
+    or one per CPU of the container's quota when that is fewer: ONNX Runtime counts the host's cores).
+
+    The CPU threads spin between the operators of a run, and stop as soon as it returns
+    (`session.force_spinning_stop`): left spinning, they took 30 to 70 ms of the two cores from the
+    PNG encode of a 12-megapixel frame that follows the swapper's run, and made the run no faster.
+    """
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = intra_op_threads or quota_bound_cpus() or 0
+    options.add_session_config_entry("session.force_spinning_stop", "1")
+    return options
+
+
+def _file_identity(path: Path) -> tuple[int, int, int]:
+    stat = path.stat()
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns
+
+
+def _cache_key(settings: Settings) -> _CacheKey | None:
+    """What a load depends on, files' identities included; None when a file cannot be stat'ed."""
+    model_dir = settings.model_dir.resolve()
+    try:
+        files = tuple(_file_identity(model_dir / spec.path) for spec in (DETECTOR, RECOGNIZER, SWAPPER))
+    except OSError:
+        return None
+    return (
+        model_dir,
+        files,
+        settings.providers,
+        settings.gpu_mem_limit,
+        settings.intra_op_threads,
+        settings.det_size,
+        settings.det_thresh,
+    )
+
+
+def _load_failure(spec: ModelSpec, exc: BaseException) -> ModelLoadError:
+    if is_out_of_memory(exc):
+        reason = (
+            f"There was not enough memory to load {spec.path}: free memory on the machine or GPU, "
+            "or raise FACESWAP_GPU_MEM_LIMIT."
+        )
+    else:
+        reason = (
+            f"ONNX Runtime could not load {spec.path} although the file looks complete: download it again, "
+            "and check that onnxruntime is current (1.20 or later)."
+        )
+    return ModelLoadError(reason, spec.path)
+
+
+def _load_one(path: Path, spec: ModelSpec, plan: _Plan, settings: Settings, **extra: Any) -> Any:
+    """One model through insightface's loader; its stdout chatter (and ONNX Runtime's) goes to the log."""
+    chatter = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(chatter):
+            model = get_model(
+                str(path),
+                providers=list(plan.providers),
+                provider_options=list(plan.options),
+                sess_options=session_options(settings.intra_op_threads),
+                **extra,
+            )
+    # ONNX Runtime's errors derive from Exception only; insightface adds asserts and RuntimeErrors.
+    except Exception as exc:
+        log.exception("loading %s failed", spec.path)
+        raise _load_failure(spec, exc) from exc
+    finally:
+        if chatter.getvalue().strip():
+            log.debug("while loading %s: %s", spec.path, chatter.getvalue().strip())
+    return model
+
+
+def _activated(model: Any, spec: ModelSpec, plan: _Plan) -> _Plan:
+    """The plan for the next models, given the providers this one's session really got."""
+    session = model.session
+    active = tuple(session.get_providers())
+    if not active or active[0] == plan.providers[0]:
+        if plan.providers[0] == CUDA:
+            # Never let a CUDA failure at run time silently move a session to the CPU for good.
+            session.disable_fallback()
+        return plan
+    if plan.strict:
+        raise ModelLoadError(
+            f"CUDA was requested but ONNX Runtime started {spec.path} on the CPU: check that the CUDA and "
+            "cuDNN libraries onnxruntime-gpu needs are installed and found (nvidia-smi, LD_LIBRARY_PATH).",
+            spec.path,
+        )
+    log.warning(
+        "CUDA is installed but did not start for %s (missing CUDA or cuDNN libraries?): running on the CPU",
+        spec.path,
+    )
+    return _Plan((CPU,), ({},), strict=False)
+
+
+def _check_kind(model: Any, expected: type, spec: ModelSpec) -> None:
+    if not isinstance(model, expected):
+        raise ModelLoadError(
+            f"insightface did not take {spec.path} for the {spec.label}: replace it with the official file.",
+            spec.path,
+        )
+
+
+def _load(settings: Settings) -> FaceModels:
+    model_dir = settings.model_dir
+    for spec in (DETECTOR, RECOGNIZER, SWAPPER):
+        check_model_file(model_dir / spec.path, spec, model_dir)
+    providers = resolve_providers(settings.providers, ort.get_available_providers())
+    plan = _Plan(providers, provider_options(providers, settings.gpu_mem_limit), settings.providers == "cuda")
+    # One dynamic-shape detector session for every input size: our detection size follows each image's
+    # aspect (multiples of 32), and a static session per size cost 5-7x the first detection at each new
+    # size and 2.6x the memory over 14 sizes on the synthetic pack, with no steady-state gain.
+    detector = _load_one(model_dir / DETECTOR.path, DETECTOR, plan, settings, static_shape_sessions=False)
+    _check_kind(detector, SCRFD, DETECTOR)
+    plan = _activated(detector, DETECTOR, plan)
+    detector.prepare(0, input_size=(settings.det_size, settings.det_size), det_thresh=settings.det_thresh)
+    recognizer = _load_one(model_dir / RECOGNIZER.path, RECOGNIZER, plan, settings)
+    _check_kind(recognizer, ArcFaceONNX, RECOGNIZER)
+    plan = _activated(recognizer, RECOGNIZER, plan)
+    swapper = _load_swapper(model_dir, plan, settings)
+    plan = _activated(swapper, SWAPPER, plan)
+    precision = "fp32"
+    if settings.fp16 and plan.providers[0] == CUDA:
+        choice = choose_precision(
+            swapper.session,
+            model_dir / SWAPPER.path,
+            cache_dir(model_dir),
+            lambda path: ort.InferenceSession(
+                str(path),
+                sess_options=session_options(settings.intra_op_threads),
+                providers=list(plan.providers),
+                provider_options=list(plan.options),
+            ),
+        )
+        # Load time, before the models are shared: the FP32 session is released here.
+        swapper.session, precision = choice.session, choice.precision
+    log.info("models loaded from %s on %s, swapper in %s", model_dir, ", ".join(plan.providers), precision)
+    return FaceModels(detector, recognizer, swapper, plan.providers, precision)
+
+
+def cache_dir(model_dir: Path) -> Path:
+    """Where derived model files go: beside the models (made at build or writable), else the temp folder."""
+    beside = model_dir / ".cache"
+    if beside.is_dir() or os.access(model_dir, os.W_OK):
+        return beside
+    return Path(tempfile.gettempdir()) / "faceswap-cache"
+
+
+def load_cpu_swapper(settings: Settings) -> Swapper:
+    """The swapper alone on the CPU provider: the fallback after CUDA runs out of memory."""
+    return _load_swapper(settings.model_dir, _Plan((CPU,), ({},), strict=False), settings)
+
+
+def _load_swapper(model_dir: Path, plan: _Plan, settings: Settings) -> Swapper:
+    """The swapper's session (on the CPU, from its optimized copy) and emap, read without INSwapper."""
+    path = model_dir / SWAPPER.path
+    options = session_options(settings.intra_op_threads)
+    source = _optimized_copy(path, cache_dir(model_dir), plan, settings) if plan.providers[0] == CPU else None
+    if source is not None:
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    try:
+        session = ort.InferenceSession(
+            str(source or path),
+            sess_options=options,
+            providers=list(plan.providers),
+            provider_options=list(plan.options),
+        )
+        emap = last_initializer(path)
+    # ONNX Runtime's errors derive from Exception only; a malformed file raises ValueError.
+    except Exception as exc:
+        log.exception("loading %s failed", SWAPPER.path)
+        raise _load_failure(SWAPPER, exc) from exc
+    return Swapper(session, [value.name for value in session.get_inputs()], emap)
+
+
+def _cpu_model() -> str:
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return ""
+    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "")
+
+
+def _optimized_copy(path: Path, directory: Path, plan: _Plan, settings: Settings) -> Path | None:
+    """ONNX Runtime's fully optimized graph of `path`, weights in a file beside it, made once per key.
+
+    With every optimisation on, ONNX Runtime spends seconds on each start rewriting the 528 MiB swapper
+    (NCHWc layout, weight reordering); a session made from this copy with optimisations off skips that
+    and memory-maps the weights. The rewrite is specific to the CPU, so the key holds the CPU model with
+    the file's identity and ONNX Runtime's version (a copy left by another key stays: remove old ones by
+    hand). None, to load the original, when no copy can be made.
+    """
+    stat = path.stat()
+    identity = (stat.st_size, stat.st_mtime_ns, ort.__version__, plan.providers, _cpu_model())
+    key = hashlib.blake2b(repr(identity).encode(), digest_size=8).hexdigest()
+    folder = directory / f"optimized-{key}"
+    if (folder / "model.onnx").is_file():
+        return folder / "model.onnx"
+    scratch = directory / f"optimized-{key}.{os.getpid()}"
+    try:
+        scratch.mkdir(parents=True, exist_ok=True)
+        writer = session_options(settings.intra_op_threads)
+        writer.optimized_model_filepath = str(scratch / "model.onnx")
+        writer.add_session_config_entry(f"{_EXTERNAL_WEIGHTS}_file_name", "weights.bin")
+        writer.add_session_config_entry(f"{_EXTERNAL_WEIGHTS}_min_size_in_bytes", "1024")
+        ort.InferenceSession(
+            str(path),
+            sess_options=writer,
+            providers=list(plan.providers),
+            provider_options=list(plan.options),
+        )
+        scratch.replace(folder)  # when another process got there first, its copy is used
+    # ONNX Runtime's errors derive from Exception only; a full or read-only disk raises OSError.
+    except Exception as exc:
+        if not (folder / "model.onnx").is_file():
+            log.warning("no optimized copy of %s (%s): loading the file", SWAPPER.path, type(exc).__name__)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return folder / "model.onnx" if (folder / "model.onnx").is_file() else None
+
+
+def load_models(settings: Settings) -> FaceModels:
+    """The models under settings.model_dir, loaded once: the same object until a file or setting changes."""
+    with _cache.lock:
+        key = _cache_key(settings)
+        if key is not None and key == _cache.key and _cache.models is not None:
+            return _cache.models
+        _cache.key, _cache.models = None, None
+        models = _load(settings)
+        release_free_heap()
+        _cache.key, _cache.models = key, models
+        return models
+
+
+def clear_model_cache() -> None:
+    """Forget the loaded models (tests)."""
+    with _cache.lock:
+        _cache.key, _cache.models = None, None

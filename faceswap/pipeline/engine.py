@@ -1,0 +1,355 @@
+"""The swap pipeline, pure of HTTP: bytes in, encoded image out.
+
+decode + resize ─▶ source: detect → pick → embed (cached by content)
+                ─▶ target: detect (cached by content) → pick
+                ─▶ swap the 128 crop ─▶ blend back into the face's region ─▶ encode
+
+When the source's embedding is not cached, its decode runs on the shared pool while the target is
+decoded on the request's thread; its errors still surface where they always did, after the target's.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import numpy as np
+import onnxruntime as ort
+
+from faceswap.config import Settings
+from faceswap.constants import OutputFormat
+from faceswap.errors import ErrorCode, SwapError
+from faceswap.models.loader import FaceModels, Swapper
+from faceswap.pipeline.align import align_face
+from faceswap.pipeline.blend import paste_back
+from faceswap.pipeline.decode import decode_image, fit_within
+from faceswap.pipeline.detect import Face, detect_faces, pick_face
+from faceswap.pipeline.embed import embed_face, identity_latent
+from faceswap.pipeline.encode import encode_image
+from faceswap.pipeline.select import Assignment, TargetChoice, best_match, plan_assignments
+from faceswap.pipeline.swap import SWAP_CROP, shrink_arena_options, swap_crop
+from faceswap.runtime import pool
+from faceswap.runtime.cache import LruCache, content_key
+from faceswap.runtime.failpoints import Failpoints, allocation_failure
+from faceswap.runtime.memory import is_out_of_memory
+
+__all__ = ["Engine", "OutputFormat", "SourceIdentity", "SwapResult"]
+
+log = logging.getLogger(__name__)
+
+Checkpoint = Callable[[], None]
+T = TypeVar("T")
+
+RETRY_DETECTION_SIZE = 320
+
+
+@dataclass(frozen=True)
+class SourceIdentity:
+    """What a swap needs from the source image: the chosen face's embedding and the face count."""
+
+    embedding: np.ndarray
+    face_count: int
+
+
+@dataclass
+class SwapResult:
+    """The encoded result and what the response reports about it."""
+
+    image: bytes
+    format: OutputFormat
+    width: int
+    height: int
+    source_faces: int
+    target_faces: int
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    recoveries: list[str] = field(default_factory=list)
+    swapped: list[Assignment] = field(default_factory=list)
+
+
+class _Stopwatch:
+    def __init__(self) -> None:
+        self.timings_ms: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            elapsed = (time.perf_counter() - started) * 1000.0
+            self.timings_ms[name] = round(self.timings_ms.get(name, 0.0) + elapsed, 2)
+
+
+def _no_checkpoint() -> None:
+    return None
+
+
+class Engine:
+    """One process-wide swap pipeline over loaded models; thread-safe, models never mutated."""
+
+    def __init__(
+        self,
+        models: FaceModels,
+        settings: Settings,
+        failpoints: Failpoints | None = None,
+        cpu_swapper: Callable[[], Swapper] | None = None,
+    ) -> None:
+        self.models = models
+        self._load_cpu_swapper = cpu_swapper
+        self._cpu_loaded: Swapper | None = None
+        self._cpu_lock = threading.Lock()
+        self.settings = settings
+        self.failpoints = failpoints or Failpoints()
+        self.providers: tuple[str, ...] = tuple(models.providers)
+        self.identities: LruCache[SourceIdentity] = LruCache(settings.embedding_cache_size)
+        self.detections: LruCache[list[Face]] = LruCache(settings.detection_cache_size)
+        self._shrink_options = shrink_arena_options(models.providers)
+
+    def swap(
+        self,
+        source: bytes,
+        target: bytes,
+        *,
+        source_index: int = 1,
+        target_index: TargetChoice = 1,
+        pairs: Sequence[tuple[int, int]] | None = None,
+        reference: bytes | None = None,
+        min_similarity: float = 0.3,
+        output_format: OutputFormat = "png",
+        checkpoint: Checkpoint = _no_checkpoint,
+    ) -> SwapResult:
+        """Put source identities onto target faces: a pair, `pairs`, every face, or the one like `reference`.
+
+        Faces are swapped in one pass, each blended into the result of the previous one.
+        """
+        if self.failpoints.hit("crash"):
+            raise RuntimeError("injected crash (failpoint crash)")
+        clock = _Stopwatch()
+        recoveries: list[str] = []
+        digest = content_key(source)
+        source_frame = self._decode_ahead(source, digest, pairs[0][0] if pairs else source_index)
+        with clock.stage("decode"):
+            frame = self.load_frame(target, "target")
+        checkpoint()
+        faces = self.target_faces(target, frame, clock=clock, recoveries=recoveries)
+        if reference is not None:
+            index, similarity = self._match_reference(
+                reference, frame, faces, min_similarity, clock, recoveries
+            )
+            assignments = [Assignment(source_index, index, similarity)]
+        else:
+            assignments = plan_assignments(
+                faces, source_index=source_index, target_index=target_index, pairs=pairs
+            )
+        identities = {
+            index: self.source_identity(
+                source, index, clock=clock, recoveries=recoveries, digest=digest, frame=source_frame
+            )
+            for index in dict.fromkeys(assignment.source_index for assignment in assignments)
+        }
+        for assignment in assignments:
+            checkpoint()
+            with clock.stage("swap"):
+                self._swap_into(
+                    frame,
+                    faces[assignment.target_index - 1],
+                    identities[assignment.source_index].embedding,
+                    recoveries,
+                )
+        checkpoint()
+        with clock.stage("encode"):
+            image = self.encode(frame, output_format)
+        height, width = frame.shape[:2]
+        return SwapResult(
+            image=image,
+            format=output_format,
+            width=width,
+            height=height,
+            source_faces=next(iter(identities.values())).face_count,
+            target_faces=len(faces),
+            timings_ms=clock.timings_ms,
+            recoveries=recoveries,
+            swapped=assignments,
+        )
+
+    def list_faces(self, data: bytes, *, clock: _Stopwatch | None = None) -> tuple[np.ndarray, list[Face]]:
+        """The working-size frame of an image and its faces in contract order."""
+        clock = clock or _Stopwatch()
+        with clock.stage("decode"):
+            frame = self.load_frame(data, "image")
+        return frame, self.target_faces(data, frame, clock=clock)
+
+    def _match_reference(
+        self,
+        reference: bytes,
+        frame: np.ndarray,
+        faces: list[Face],
+        threshold: float,
+        clock: _Stopwatch,
+        recoveries: list[str],
+    ) -> tuple[int, float]:
+        wanted = self.source_identity(reference, 1, clock=clock, recoveries=recoveries, role="reference")
+        with clock.stage("embed"):
+            candidates = [embed_face(self.models.recognizer, frame, face) for face in faces]
+        return best_match(wanted.embedding, candidates, threshold)
+
+    def load_frame(self, data: bytes, role: str) -> np.ndarray:
+        """Decode, orient and downscale an image to the working size (a frame this engine owns)."""
+        decoded = decode_image(
+            data, max_pixels=self.settings.max_pixels, role=role, max_dimension=self.settings.max_dimension
+        )
+        frame = fit_within(decoded.pixels, self.settings.max_dimension)
+        return frame if frame.flags.writeable and frame.flags.c_contiguous else np.ascontiguousarray(frame)
+
+    def source_identity(
+        self,
+        source: bytes,
+        index: int,
+        *,
+        clock: _Stopwatch | None = None,
+        recoveries: list[str] | None = None,
+        role: str = "source",
+        digest: str | None = None,
+        frame: Callable[[], np.ndarray] | None = None,
+    ) -> SourceIdentity:
+        """The embedding of the `index`-th face of an image, from the cache when this content was seen.
+
+        `digest` is the image's `content_key` when the caller has it; `frame`, its decode already under way.
+        """
+        clock = clock or _Stopwatch()
+        digest = digest or content_key(source)
+        cached = self.identities.get(self._identity_key(digest, index))
+        if cached is not None:
+            return cached
+        with clock.stage("decode"):
+            pixels = frame() if frame is not None else self.load_frame(source, role)
+        faces = self.target_faces(source, pixels, clock=clock, recoveries=recoveries, digest=digest)
+        face = pick_face(faces, index, role)
+        with clock.stage("embed"):
+            embedding = embed_face(self.models.recognizer, pixels, face)
+        identity = SourceIdentity(embedding=embedding, face_count=len(faces))
+        self.identities.put(self._identity_key(digest, index), identity)
+        return identity
+
+    def _identity_key(self, digest: str, index: int) -> tuple[str, int, int]:
+        return (digest, index, self.settings.max_dimension)
+
+    def _decode_ahead(self, source: bytes, digest: str, index: int) -> Callable[[], np.ndarray] | None:
+        """The source's decode, started on the shared pool, when its `index`-th face is not cached."""
+        if self._identity_key(digest, index) in self.identities:
+            return None
+        return pool.start(lambda: self.load_frame(source, "source")).result
+
+    def target_faces(
+        self,
+        data: bytes,
+        frame: np.ndarray,
+        *,
+        clock: _Stopwatch | None = None,
+        recoveries: list[str] | None = None,
+        digest: str | None = None,
+    ) -> list[Face]:
+        """Faces of the image whose bytes are `data` (`content_key` `digest`, when known) and decoded frame
+        is `frame`, cached by content."""
+        clock = clock or _Stopwatch()
+        key = (digest or content_key(data), self.settings.max_dimension)
+        cached = self.detections.get(key)
+        if cached is not None:
+            return cached
+        with clock.stage("detect"):
+            faces = self._detect(frame, recoveries if recoveries is not None else [])
+        self.detections.put(key, faces)
+        return faces
+
+    def encode(self, frame: np.ndarray, output_format: OutputFormat) -> bytes:
+        """Encode with the configured quality settings and label."""
+        return encode_image(
+            frame,
+            output_format,
+            png_compression=self.settings.png_compression,
+            jpeg_quality=self.settings.jpeg_quality,
+            webp_quality=self.settings.webp_quality,
+            label=self.settings.label_outputs,
+        )
+
+    def _detect(self, frame: np.ndarray, recoveries: list[str]) -> list[Face]:
+        def attempt(longest: int) -> Callable[[], list[Face]]:
+            def run() -> list[Face]:
+                if self.failpoints.hit("detect_oom"):
+                    raise allocation_failure("Conv")
+                return detect_faces(
+                    self.models.detector, frame, longest=longest, threshold=self.settings.det_thresh
+                )
+
+            return run
+
+        smaller = min(RETRY_DETECTION_SIZE, self.settings.det_size)
+        return self._with_oom_recovery(
+            "detect",
+            [attempt(self.settings.det_size), attempt(smaller)],
+            [f"detect: out of memory, retried at detection size {smaller}"],
+            recoveries,
+        )
+
+    def _swap_into(self, frame: np.ndarray, face: Face, embedding: np.ndarray, recoveries: list[str]) -> None:
+        swapper = self.models.swapper
+        crop, matrix = align_face(frame, face.keypoints, SWAP_CROP)
+        latent = identity_latent(embedding, swapper.emap)
+
+        def attempt(options: ort.RunOptions | None, on_cpu: bool = False) -> Callable[[], np.ndarray]:
+            def run() -> np.ndarray:
+                self.failpoints.delay("slow_swap")
+                if self.failpoints.hit("swap_oom"):
+                    raise allocation_failure("Conv")
+                model = self._cpu_swapper() if on_cpu else swapper
+                return swap_crop(model.session, model.input_names, crop, latent, options)
+
+            return run
+
+        attempts = [attempt(None), attempt(self._shrink_options)]
+        notes = ["swap: out of memory, retried after releasing the memory arena"]
+        if self._load_cpu_swapper is not None:
+            attempts.append(attempt(None, on_cpu=True))
+            notes.append("swap: out of memory on the GPU, retried on the CPU")
+        swapped = self._with_oom_recovery("swap", attempts, notes, recoveries)
+        patch = paste_back(frame, swapped, matrix)
+        if patch is not None:
+            height, width = patch.pixels.shape[:2]
+            frame[patch.y : patch.y + height, patch.x : patch.x + width] = patch.pixels
+
+    def _cpu_swapper(self) -> Swapper:
+        """The swapper on the CPU provider, loaded on first need (only with FACESWAP_CPU_FALLBACK)."""
+        assert self._load_cpu_swapper is not None
+        with self._cpu_lock:
+            if self._cpu_loaded is None:
+                log.warning("loading the CPU fallback swapper")
+                self._cpu_loaded = self._load_cpu_swapper()
+            return self._cpu_loaded
+
+    def _with_oom_recovery(
+        self, stage: str, attempts: list[Callable[[], T]], notes: list[str], recoveries: list[str]
+    ) -> T:
+        """Run the first attempt; after each out-of-memory failure, the next one; then OUT_OF_MEMORY."""
+        for number, attempt in enumerate(attempts):
+            try:
+                result = attempt()
+            except SwapError:
+                raise
+            except Exception as exc:
+                if not is_out_of_memory(exc):
+                    raise
+                log.warning("%s ran out of memory (attempt %d of %d)", stage, number + 1, len(attempts))
+                continue
+            if number:
+                recoveries.append(notes[number - 1])
+                log.warning("recovered: %s", notes[number - 1])
+            return result
+        raise SwapError(
+            ErrorCode.OUT_OF_MEMORY,
+            f"The worker ran out of memory during {stage}; try a smaller image or try again shortly.",
+        )

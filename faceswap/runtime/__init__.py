@@ -1,0 +1,1 @@
+"""What the process runs on: the thread pool, the CPU quota, memory, caches and failpoints."""

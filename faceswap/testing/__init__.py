@@ -1,0 +1,1 @@
+"""The synthetic pack for tests and demos: never on the serving import path."""
