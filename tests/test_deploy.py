@@ -220,3 +220,47 @@ def test_runpod_debug_dispatches_deploy() -> None:
     assert result.returncode == 0, result.stderr
     assert KEY not in result.stdout + result.stderr
     assert len(json.loads(result.stdout)) == 2
+
+
+# The fields of RunPod Hub's hub.json and tests.json (RunPod's Hub publishing guide).
+HUB_FIELDS = {"title", "description", "type", "category", "iconUrl", "config"}
+HUB_CONFIG_FIELDS = {
+    "runsOn",
+    "containerDiskInGb",
+    "cpuFlavor",
+    "gpuCount",
+    "gpuIds",
+    "allowedCudaVersions",
+    "env",
+    "presets",
+}
+HUB_TEST_FIELDS = {"name", "input", "timeout"}
+HUB_TEST_CONFIG_FIELDS = {"gpuTypeId", "gpuCount", "cpuFlavor", "env", "allowedCudaVersions"}
+
+
+def test_hub_json_holds_the_hub_fields_and_matches_the_queue_config() -> None:
+    hub = json.loads((ROOT / ".runpod" / "hub.json").read_text())
+    queue = yaml.safe_load(CONFIG.read_text())["queue"]
+    assert set(hub) <= HUB_FIELDS
+    assert {"title", "description", "type", "category", "config"} <= set(hub)
+    assert (hub["type"], hub["category"]) == ("serverless", "image")
+    config = hub["config"]
+    assert set(config) <= HUB_CONFIG_FIELDS
+    assert config["runsOn"] == "GPU"
+    assert config["containerDiskInGb"] == queue["template"]["containerDiskInGb"]
+    assert config["allowedCudaVersions"] == queue["endpoint"]["allowedCudaVersions"]
+    for variable in config["env"]:
+        assert set(variable) in ({"key", "value"}, {"key", "input"})
+        if "value" in variable:
+            assert queue["template"]["env"][variable["key"]] == variable["value"]
+
+
+def test_tests_json_holds_the_hub_fields_and_the_sample_input() -> None:
+    tests = json.loads((ROOT / ".runpod" / "tests.json").read_text())
+    sample = json.loads((ROOT / "test_input.json").read_text())
+    assert set(tests) == {"tests", "config"}
+    assert all(set(test) <= HUB_TEST_FIELDS and {"name", "input"} <= set(test) for test in tests["tests"])
+    assert tests["tests"][0]["input"] == sample["input"]
+    assert set(tests["config"]) <= HUB_TEST_CONFIG_FIELDS
+    assert tests["config"]["gpuTypeId"] in ENDPOINT_CREATE.fields["gpuTypeIds"].choices
+    assert tests["config"]["allowedCudaVersions"] == cuda_versions_from("13.0")
