@@ -12,6 +12,7 @@ export {
   isRetryable,
 } from "./errors.js";
 export { retryAfterSeconds } from "./protocol.js";
+export { runPodFaceSwap, type RunPodFaceSwapOptions } from "./runpod-face-swap.js";
 export type {
   BBox,
   EndpointOptions,

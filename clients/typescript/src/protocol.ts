@@ -82,6 +82,7 @@ function httpError(reply: Reply, requestId: string | undefined): FaceSwapError {
     status: reply.status,
     requestId,
     retryAfter: retryAfterSeconds(reply.headers.get("retry-after")),
+    cause: reply.text === "" ? undefined : reply.text,
   });
 }
 

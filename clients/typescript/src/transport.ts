@@ -7,6 +7,8 @@ export interface Reply {
   readonly status: number;
   readonly headers: Headers;
   readonly body: unknown;
+  /** The body as sent, for errors without a JSON body (a gateway's plain-text refusal). */
+  readonly text: string;
 }
 
 /** A whole call's time limit, joined with the caller's own AbortSignal. */
@@ -94,7 +96,7 @@ export async function sendJson(
       signal: deadline.signal,
     });
     const text = await response.text();
-    return { status: response.status, headers: response.headers, body: parseJson(text) };
+    return { status: response.status, headers: response.headers, body: parseJson(text), text };
   } catch (cause) {
     throw deadline.failure(cause);
   }

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 
-import { FaceSwapError, isRetryable, listFaces, swapFaces } from "../dist/index.js";
+import { FaceSwapError, isRetryable, listFaces, runPodFaceSwap, swapFaces } from "../dist/index.js";
 
 const service = process.env.FACESWAP_TS_SERVICE ? JSON.parse(process.env.FACESWAP_TS_SERVICE) : undefined;
 const skip = service ? false : "FACESWAP_TS_SERVICE is not set (run tests/test_typescript_client.py)";
@@ -76,6 +76,17 @@ describe("the real service", { skip }, () => {
       assert.ok(isRetryable(error));
     });
   }
+
+  test("the web app's runPodFaceSwap swaps through the service's own /runsync", async () => {
+    const options = { endpoint: `${service.endpoint}/runsync`, apiKey: "any" };
+    const dataUrl = await runPodFaceSwap(images.two, images.one, 2, options);
+    assert.ok(dataUrl.startsWith(`data:image/png;base64,${PNG_MAGIC}`));
+    const outOfRange = await runPodFaceSwap(images.two, images.one, 3, options).catch((error) => error);
+    assert.match(outOfRange.message, /^RunPod face swap failed: target_index 3 .*2 faces/);
+    const loading = { ...options, endpoint: `${service.loadingEndpoint}/runsync` };
+    const busy = await runPodFaceSwap(images.two, images.one, 1, loading).catch((error) => error);
+    assert.equal(busy.message, "RunPod service temporarily unavailable");
+  });
 
   test("base64 images with a data: prefix swap into jpeg", async () => {
     const asDataUrl = async (url) => {
