@@ -52,13 +52,14 @@ function noWorker(error: unknown): boolean {
 }
 
 /** The original function's error for `error`, so callers that match on its messages keep working. */
-function originalError(error: unknown): Error {
+function originalError(error: unknown, refused: boolean): Error {
   if (!(error instanceof FaceSwapError)) {
     return error instanceof Error ? error : new Error(String(error));
   }
   const cause = { cause: error };
   if ((error.code === "TIMEOUT" && error.status === undefined) || error.code === "ABORTED") {
-    return new Error("RunPod request timeout", cause);
+    // Out of time while RunPod's last answer was a refusal for want of a worker: that is the news.
+    return new Error(refused ? "RunPod service temporarily unavailable" : "RunPod request timeout", cause);
   }
   // Before the 503s: /runsync sends OUT_OF_MEMORY with HTTP 200, while /swap's status for it is 503.
   if (error.code === "OUT_OF_MEMORY") {
@@ -104,6 +105,7 @@ export async function runPodFaceSwap(
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const pollIntervalMs = options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS;
   const deadline = Date.now() + timeoutMs;
+  let refused = false;
   for (;;) {
     try {
       const result = await swapFaces({
@@ -121,8 +123,9 @@ export async function runPodFaceSwap(
       return `data:image/png;base64,${result.imageBase64}`;
     } catch (error) {
       if (!noWorker(error) || Date.now() + pollIntervalMs >= deadline || options.signal?.aborted) {
-        throw originalError(error);
+        throw originalError(error, refused);
       }
+      refused = true;
       await wait(pollIntervalMs, options.signal);
     }
   }
