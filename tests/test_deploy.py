@@ -264,3 +264,40 @@ def test_tests_json_holds_the_hub_fields_and_the_sample_input() -> None:
     assert set(tests["config"]) <= HUB_TEST_CONFIG_FIELDS
     assert tests["config"]["gpuTypeId"] in ENDPOINT_CREATE.fields["gpuTypeIds"].choices
     assert tests["config"]["allowedCudaVersions"] == cuda_versions_from("13.0")
+
+
+def test_the_deploy_modules_pin_their_public_names() -> None:
+    import faceswap.deploy.api
+    import faceswap.deploy.calls
+    import faceswap.deploy.command
+    import faceswap.deploy.config
+    import faceswap.deploy.fields
+
+    assert faceswap.deploy.api.__all__ == [
+        "DEFAULT_GRAPHQL_URL",
+        "DEFAULT_REST_URL",
+        "DeployError",
+        "RunPodApi",
+    ]
+    assert faceswap.deploy.calls.__all__ == [
+        "SAVE_ENDPOINT",
+        "Request",
+        "endpoint_request",
+        "sdk_template_arguments",
+        "template_request",
+    ]
+    assert faceswap.deploy.command.__all__ == ["dry_run_calls", "invoke_url", "main", "parser"]
+    assert faceswap.deploy.config.__all__ == ["MODES", "ConfigError", "DeployConfig", "Mode", "load_config"]
+    assert faceswap.deploy.fields.__all__ == [
+        "CUDA_VERSIONS",
+        "ENDPOINT_CREATE",
+        "ENDPOINT_INPUT",
+        "ENDPOINT_UPDATE",
+        "GPU_TYPE_IDS",
+        "SAVE_TEMPLATE_INPUT",
+        "TEMPLATE_CREATE",
+        "TEMPLATE_UPDATE",
+        "Field",
+        "Schema",
+        "cuda_versions_from",
+    ]

@@ -11,7 +11,13 @@ import yaml
 
 from faceswap.deploy.fields import ENDPOINT_CREATE, ENDPOINT_INPUT, TEMPLATE_CREATE, Schema
 
-__all__ = ["MODES", "ConfigError", "DeployConfig", "Mode", "load_config"]
+__all__ = [
+    "MODES",
+    "ConfigError",
+    "DeployConfig",
+    "Mode",
+    "load_config",
+]
 
 MODES = ("queue", "load_balancing")
 PLACEHOLDER_ID = "<template id>"
