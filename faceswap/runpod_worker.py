@@ -31,6 +31,7 @@ from faceswap.lifecycle import ModelLifecycle, Status
 from faceswap.logs import request_id_var
 from faceswap.models.check import verify_model_dir
 from faceswap.runtime.failpoints import Failpoints
+from faceswap.schemas import output_body
 from faceswap.service import SwapService
 
 __all__ = ["QueueWorker", "quiet_sdk_logs"]
@@ -113,7 +114,7 @@ class QueueWorker:
         try:
             if self.lifecycle.state.status is Status.FAILED:
                 return self._not_ready(request_id)
-            return await self._service_now().run_input(job.get("input"), request_id)
+            return output_body(await self._service_now().run_input(job.get("input"), request_id))
         except SwapError as exc:
             log.info("job failed: %s", exc.code.value)
             return exc.body(request_id)

@@ -19,6 +19,7 @@ __all__ = [
     "SwapOutput",
     "SwapPair",
     "SwappedFace",
+    "output_body",
     "validated",
     "validation_message",
 ]
@@ -224,6 +225,18 @@ class RunPodEnvelope(BaseModel):
 
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+_OMITTED_WHEN_ABSENT = ("recoveries", "preview_base64")
+
+
+def output_body(output: SwapOutput | FacesOutput) -> dict[str, Any]:
+    """The output as RunPod's `output` carries it: optional fields only when they have a value."""
+    body = output.model_dump()
+    for name in _OMITTED_WHEN_ABSENT:
+        if name in body and body[name] is None:
+            del body[name]
+    return body
 
 
 def validation_message(errors: list[Any]) -> str:

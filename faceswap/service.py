@@ -1,4 +1,4 @@
-"""What every adapter shares: input resolution, the deadline, the concurrency limit, the worker threads."""
+"""What every adapter shares: inputs resolved, the Engine run under the deadline and the limiter."""
 
 from __future__ import annotations
 
@@ -16,16 +16,24 @@ from faceswap.config import Settings
 from faceswap.errors import ErrorCode, SwapError, image_too_large
 from faceswap.fetch import ImageFetcher
 from faceswap.lifecycle import ModelLifecycle
+from faceswap.limiter import Limiter, busy
 from faceswap.metrics import Metrics
 from faceswap.pipeline.encode import encode_image, to_base64
 from faceswap.pipeline.preview import annotate_faces
-from faceswap.schemas import FacesInput, SwapInput, SwapOptions, validated
+from faceswap.schemas import (
+    FaceOut,
+    FacesInput,
+    FacesOutput,
+    SwapInput,
+    SwapOptions,
+    SwapOutput,
+    SwappedFace,
+    validated,
+)
 
-__all__ = ["Limiter", "SwapService", "decode_base64_image"]
+__all__ = ["SwapService", "decode_base64_image"]
 
 T = TypeVar("T")
-
-BUSY_RETRY_AFTER = 2
 
 
 def decode_base64_image(text: str, role: str, max_bytes: int) -> bytes:
@@ -50,57 +58,8 @@ def decode_base64_image(text: str, role: str, max_bytes: int) -> bytes:
     return data
 
 
-def _busy() -> SwapError:
-    return SwapError(
-        ErrorCode.BUSY, "The worker is busy with other requests; retry shortly.", retry_after=BUSY_RETRY_AFTER
-    )
-
-
-class Limiter:
-    """At most `concurrency` jobs at once and `queue` more admitted; beyond that, BUSY at once.
-
-    Admission comes first, before any download, so a flood of requests costs neither bandwidth
-    nor memory; slots are taken only for the blocking work. Call everything on the event loop.
-    """
-
-    def __init__(self, concurrency: int, queue: int) -> None:
-        self._slots = asyncio.Semaphore(concurrency)
-        self._capacity = concurrency + queue
-        self._queue = queue
-        self.admitted = 0
-        self.waiting = 0
-        self.running = 0
-
-    def admit(self) -> bool:
-        """Count one more request in, or False when the worker is full."""
-        if self.admitted >= self._capacity:
-            return False
-        self.admitted += 1
-        return True
-
-    def leave(self) -> None:
-        """An admitted request is done."""
-        self.admitted -= 1
-
-    async def acquire(self) -> None:
-        """Wait for a slot; BUSY when the queue is full (abandoned work can hold slots past its deadline)."""
-        if self._slots.locked() and self.waiting >= self._queue:
-            raise _busy()
-        self.waiting += 1
-        try:
-            await self._slots.acquire()
-        finally:
-            self.waiting -= 1
-        self.running += 1
-
-    def release(self) -> None:
-        """Give a slot back (call on the event loop's thread)."""
-        self.running -= 1
-        self._slots.release()
-
-
 class SwapService:
-    """Turns a validated request into a response body, within the deadline and the concurrency limit."""
+    """Turns a validated request into a typed output, within the deadline and the concurrency limit."""
 
     def __init__(
         self,
@@ -120,28 +79,30 @@ class SwapService:
         """Let running jobs finish, then stop the worker threads."""
         self._executor.shutdown(wait=True, cancel_futures=True)
 
-    async def swap(self, request: SwapInput, request_id: str) -> dict[str, Any]:
-        """Fetch, queue and swap within the request's deadline; the success body of the contract."""
+    async def swap(self, request: SwapInput, request_id: str) -> SwapOutput:
+        """Fetch, queue and swap within the request's deadline."""
         fields = {
             "source": (request.source_url, request.source_image),
             "target": (request.target_url, request.target_image),
         }
         if request.has_reference:
             fields["reference"] = (request.target_reference_url, request.target_reference_image)
-        body, _ = await self._within_deadline(self._swap(fields, request, request_id))
-        return body
+        output, _ = await self._admitted_within_deadline(self._swap(fields, request, request_id))
+        return output
 
     async def swap_uploaded(
         self, images: dict[str, bytes], options: SwapOptions, request_id: str, *, as_image: bool = False
-    ) -> tuple[dict[str, Any], bytes]:
-        """Swap already-received image bytes (multipart uploads); with `as_image` the body has no base64."""
-        return await self._within_deadline(self._swap({}, options, request_id, images, as_image=as_image))
+    ) -> tuple[SwapOutput, bytes]:
+        """Swap already-received image bytes (multipart uploads); `as_image` skips the base64 copy."""
+        return await self._admitted_within_deadline(
+            self._swap({}, options, request_id, images, as_image=as_image)
+        )
 
-    async def faces(self, request: FacesInput, request_id: str) -> dict[str, Any]:
+    async def faces(self, request: FacesInput, request_id: str) -> FacesOutput:
         """The faces of an image, numbered as swaps number them, with an optional annotated preview."""
-        return await self._within_deadline(self._faces(request, request_id))
+        return await self._admitted_within_deadline(self._faces(request, request_id))
 
-    async def run_input(self, fields: object, request_id: str) -> dict[str, Any]:
+    async def run_input(self, fields: object, request_id: str) -> SwapOutput | FacesOutput:
         """A RunPod `input` object: a swap, or with `"action": "faces"` the face list."""
         if not isinstance(fields, dict):
             raise SwapError(ErrorCode.INVALID_INPUT, "input must be a JSON object with the swap fields.")
@@ -153,10 +114,11 @@ class SwapService:
             return await self.swap(validated(SwapInput, rest), request_id)
         raise SwapError(ErrorCode.INVALID_INPUT, 'action must be "swap" (the default) or "faces".')
 
-    async def _within_deadline(self, work: Coroutine[Any, Any, T]) -> T:
+    async def _admitted_within_deadline(self, work: Coroutine[Any, Any, T]) -> T:
+        """Admit the request (or BUSY at once), then run `work` under the request's deadline."""
         if not self.limiter.admit():
             work.close()
-            raise _busy()
+            raise busy()
         try:
             async with asyncio.timeout(self.settings.request_timeout):
                 return await work
@@ -179,7 +141,7 @@ class SwapService:
         received: dict[str, bytes] | None = None,
         *,
         as_image: bool = False,
-    ) -> tuple[dict[str, Any], bytes]:
+    ) -> tuple[SwapOutput, bytes]:
         deadline = self._deadline()
         engine = self.lifecycle.engine()
         started = time.perf_counter()
@@ -204,54 +166,50 @@ class SwapService:
         self.metrics.observe_stages(timings)
         if result.recoveries:
             self.metrics.recoveries.inc(len(result.recoveries))
-        body: dict[str, Any] = {
-            "success": True,
-            "message": "ok",
-            "image_base64": None if as_image else to_base64(result.image),
-            "format": result.format,
-            "width": result.width,
-            "height": result.height,
-            "source_faces": result.source_faces,
-            "target_faces": result.target_faces,
-            "timings_ms": timings,
-            "request_id": request_id,
-            "swapped": [
-                {"source_index": a.source_index, "target_index": a.target_index, "similarity": a.similarity}
+        output = SwapOutput(
+            image_base64="" if as_image else to_base64(result.image),
+            format=result.format,
+            width=result.width,
+            height=result.height,
+            source_faces=result.source_faces,
+            target_faces=result.target_faces,
+            timings_ms=timings,
+            request_id=request_id,
+            swapped=[
+                SwappedFace(source_index=a.source_index, target_index=a.target_index, similarity=a.similarity)
                 for a in result.swapped
             ],
-        }
-        if result.recoveries:
-            body["recoveries"] = result.recoveries
-        return body, result.image
+            recoveries=result.recoveries or None,
+        )
+        return output, result.image
 
-    async def _faces(self, request: FacesInput, request_id: str) -> dict[str, Any]:
+    async def _faces(self, request: FacesInput, request_id: str) -> FacesOutput:
         deadline = self._deadline()
         engine = self.lifecycle.engine()
         images = await self.resolve_images({"image": (request.image_url, request.image)})
 
-        def listing(checkpoint: Callable[[], None]) -> dict[str, Any]:
+        def listing(checkpoint: Callable[[], None]) -> FacesOutput:
             frame, faces = engine.list_faces(images["image"])
             checkpoint()
-            body: dict[str, Any] = {
-                "success": True,
-                "message": "ok",
-                "faces": [
-                    {
-                        "index": number,
-                        "bbox": [round(value, 1) for value in face.bbox],
-                        "score": round(face.score, 4),
-                        "kps": [[round(float(x), 1), round(float(y), 1)] for x, y in face.keypoints],
-                    }
+            preview = None
+            if request.preview:
+                annotated = encode_image(annotate_faces(frame, faces), "jpeg", jpeg_quality=85, label=False)
+                preview = to_base64(annotated)
+            return FacesOutput(
+                faces=[
+                    FaceOut(
+                        index=number,
+                        bbox=[round(value, 1) for value in face.bbox],
+                        score=round(face.score, 4),
+                        kps=[[round(float(x), 1), round(float(y), 1)] for x, y in face.keypoints],
+                    )
                     for number, face in enumerate(faces, start=1)
                 ],
-                "width": int(frame.shape[1]),
-                "height": int(frame.shape[0]),
-                "request_id": request_id,
-            }
-            if request.preview:
-                preview = encode_image(annotate_faces(frame, faces), "jpeg", jpeg_quality=85, label=False)
-                body["preview_base64"] = to_base64(preview)
-            return body
+                width=int(frame.shape[1]),
+                height=int(frame.shape[0]),
+                preview_base64=preview,
+                request_id=request_id,
+            )
 
         return await self.run_blocking(listing, deadline)
 

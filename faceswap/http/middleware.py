@@ -73,7 +73,13 @@ class RequestGuard:
             return
         request_id = _incoming_request_id(scope) or new_request_id()
         scope.setdefault("state", {})["request_id"] = request_id
-        request_id_var.set(request_id)
+        token = request_id_var.set(request_id)
+        try:
+            await self._guarded(scope, receive, send, request_id)
+        finally:
+            request_id_var.reset(token)
+
+    async def _guarded(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
