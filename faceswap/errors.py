@@ -11,6 +11,7 @@ Exception tree::
     DownloadError                     a model download failed (the ``models`` command's, never a request's)
     BlockedAddressError               a host resolved to a refused address (fetch: URL_NOT_ALLOWED)
     ClientGoneError                   the client closed the connection before the answer was ready
+    DeployError, ConfigError          `runpod_debug.py deploy`: RunPod refused a call; the config is unusable
 
 Library errors (cv2, onnxruntime, httpx, PIL) are converted where each stage calls them,
 ``raise SwapError(...) from exc``, so nothing else ever reaches an adapter.
@@ -27,6 +28,8 @@ __all__ = [
     "ERROR_STATUS",
     "BlockedAddressError",
     "ClientGoneError",
+    "ConfigError",
+    "DeployError",
     "DownloadError",
     "ErrorCode",
     "FaultKind",
@@ -143,6 +146,14 @@ class BlockedAddressError(Exception):
 
 class ClientGoneError(Exception):
     """The client closed the connection before the answer was ready."""
+
+
+class DeployError(RuntimeError):
+    """RunPod refused a call or could not be reached; the message says which and why (never the key)."""
+
+
+class ConfigError(ValueError):
+    """runpod-config.yaml cannot be deployed as written; the message says what to change."""
 
 
 def image_too_large(role: str, limit: int) -> SwapError:

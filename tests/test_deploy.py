@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from faceswap.deploy.command import main
-from faceswap.deploy.config import ConfigError, load_config
+from faceswap.deploy.config import load_config
 from faceswap.deploy.fields import (
     ENDPOINT_CREATE,
     ENDPOINT_INPUT,
@@ -22,6 +22,7 @@ from faceswap.deploy.fields import (
     TEMPLATE_UPDATE,
     cuda_versions_from,
 )
+from faceswap.errors import ConfigError
 from tests.runpod_fake import Server, graphql_input
 from tests.servers import ROOT
 
@@ -276,7 +277,6 @@ def test_the_deploy_modules_pin_their_public_names() -> None:
     assert faceswap.deploy.api.__all__ == [
         "DEFAULT_GRAPHQL_URL",
         "DEFAULT_REST_URL",
-        "DeployError",
         "RunPodApi",
     ]
     assert faceswap.deploy.calls.__all__ == [
@@ -287,7 +287,7 @@ def test_the_deploy_modules_pin_their_public_names() -> None:
         "template_request",
     ]
     assert faceswap.deploy.command.__all__ == ["dry_run_calls", "invoke_url", "main", "parser"]
-    assert faceswap.deploy.config.__all__ == ["MODES", "ConfigError", "DeployConfig", "Mode", "load_config"]
+    assert faceswap.deploy.config.__all__ == ["MODES", "DeployConfig", "Mode", "load_config"]
     assert faceswap.deploy.fields.__all__ == [
         "CUDA_VERSIONS",
         "ENDPOINT_CREATE",

@@ -35,6 +35,8 @@ def test_public_names_are_pinned() -> None:
         "ERROR_STATUS",
         "BlockedAddressError",
         "ClientGoneError",
+        "ConfigError",
+        "DeployError",
         "DownloadError",
         "ErrorCode",
         "FaultKind",

@@ -13,16 +13,13 @@ from runpod import error as runpod_error
 from runpod.api import ctl_commands
 
 from faceswap.deploy.calls import Request
+from faceswap.errors import DeployError
 
-__all__ = ["DEFAULT_GRAPHQL_URL", "DEFAULT_REST_URL", "DeployError", "RunPodApi"]
+__all__ = ["DEFAULT_GRAPHQL_URL", "DEFAULT_REST_URL", "RunPodApi"]
 
 DEFAULT_REST_URL = "https://rest.runpod.io/v1"
 DEFAULT_GRAPHQL_URL = "https://api.runpod.io"
 TIMEOUT_S = 30.0
-
-
-class DeployError(RuntimeError):
-    """RunPod refused a call or could not be reached; the message says which and why (never the key)."""
 
 
 @contextmanager

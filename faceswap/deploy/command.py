@@ -16,9 +16,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from faceswap.deploy.api import DEFAULT_GRAPHQL_URL, DEFAULT_REST_URL, DeployError, RunPodApi
+from faceswap.deploy.api import DEFAULT_GRAPHQL_URL, DEFAULT_REST_URL, RunPodApi
 from faceswap.deploy.calls import Request, endpoint_request, template_request
-from faceswap.deploy.config import MODES, ConfigError, Mode, load_config
+from faceswap.deploy.config import MODES, Mode, load_config
+from faceswap.errors import ConfigError, DeployError
 
 __all__ = ["dry_run_calls", "invoke_url", "main", "parser"]
 

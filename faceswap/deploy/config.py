@@ -10,10 +10,10 @@ from typing import Any
 import yaml
 
 from faceswap.deploy.fields import ENDPOINT_CREATE, ENDPOINT_INPUT, TEMPLATE_CREATE, Schema
+from faceswap.errors import ConfigError
 
 __all__ = [
     "MODES",
-    "ConfigError",
     "DeployConfig",
     "Mode",
     "load_config",
@@ -23,10 +23,6 @@ MODES = ("queue", "load_balancing")
 PLACEHOLDER_ID = "<template id>"
 # The runpod SDK writes template values into its GraphQL mutation without escaping them.
 UNSAFE_FOR_SDK = ('"', "\\", "\n", "\r")
-
-
-class ConfigError(ValueError):
-    """runpod-config.yaml cannot be deployed as written; the message says what to change."""
 
 
 @dataclass(frozen=True)
