@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from bench.graph import Builder, Tensor, float_info
+from bench.layers import Network, Tensor
+from faceswap.testing.graph import float_info
 from faceswap.testing.synthetic import write_models
 
 __all__ = [
@@ -105,39 +106,41 @@ def _ch(channels: int, width: int) -> int:
     return max(4, channels // width)
 
 
-def _reflect_pad(b: Builder, x: Tensor, pad: int) -> Tensor:
+def _reflect_pad(b: Network, x: Tensor, pad: int) -> Tensor:
     n, c, h, w = x.shape
     pads = b.const([0, 0, pad, pad, 0, 0, pad, pad])
-    return b.op("Pad", [x.name, pads], (n, c, h + 2 * pad, w + 2 * pad), mode="reflect")
+    return b.apply("Pad", [x.name, pads], (n, c, h + 2 * pad, w + 2 * pad), mode="reflect")
 
 
-def _instance_norm(b: Builder, x: Tensor) -> Tensor:
+def _instance_norm(b: Network, x: Tensor) -> Tensor:
     """Instance normalisation written out op by op, as inswapper's graph has it."""
     stat = (*x.shape[:2], 1, 1)
-    mean = b.op("ReduceMean", [x.name], stat, axes=[2, 3], keepdims=1)
-    centred = b.op("Sub", [x.name, mean.name], x.shape)
-    var = b.op("ReduceMean", [b.op("Mul", [centred.name, centred.name], x.shape).name], stat, axes=[2, 3])
-    std = b.op("Sqrt", [b.op("Add", [var.name, b.const(np.float32(1e-8))], stat).name], stat)
-    return b.op("Div", [centred.name, std.name], x.shape)
+    mean = b.apply("ReduceMean", [x.name], stat, axes=[2, 3], keepdims=1)
+    centred = b.apply("Sub", [x.name, mean.name], x.shape)
+    var = b.apply(
+        "ReduceMean", [b.apply("Mul", [centred.name, centred.name], x.shape).name], stat, axes=[2, 3]
+    )
+    std = b.apply("Sqrt", [b.apply("Add", [var.name, b.const(np.float32(1e-8))], stat).name], stat)
+    return b.apply("Div", [centred.name, std.name], x.shape)
 
 
-def _adain(b: Builder, x: Tensor, source: Tensor) -> Tensor:
+def _adain(b: Network, x: Tensor, source: Tensor) -> Tensor:
     """Instance norm, then a per-channel scale and shift computed from the source latent."""
     c = x.channels
     style = b.gemm(source, 2 * c, bias=0.0)
     bias = np.concatenate([np.ones(c, np.float32), np.zeros(c, np.float32)])
-    style = b.op("Add", [style.name, b.const(bias)], style.shape)
-    scale = b.op("Reshape", [b.slice_channels(style, 0, c).name, b.const([1, c, 1, 1])], (1, c, 1, 1))
-    shift = b.op("Reshape", [b.slice_channels(style, c, 2 * c).name, b.const([1, c, 1, 1])], (1, c, 1, 1))
+    style = b.apply("Add", [style.name, b.const(bias)], style.shape)
+    scale = b.apply("Reshape", [b.slice_channels(style, 0, c).name, b.const([1, c, 1, 1])], (1, c, 1, 1))
+    shift = b.apply("Reshape", [b.slice_channels(style, c, 2 * c).name, b.const([1, c, 1, 1])], (1, c, 1, 1))
     normed = _instance_norm(b, x)
-    return b.op("Add", [b.op("Mul", [normed.name, scale.name], x.shape).name, shift.name], x.shape)
+    return b.apply("Add", [b.apply("Mul", [normed.name, scale.name], x.shape).name, shift.name], x.shape)
 
 
 def swapper_model(
     width: int = 1, seed: int = 1, materialize: bool = True
 ) -> tuple[onnx.ModelProto, int, int]:
     """inswapper_128: encoder to 1024x32x32, 6 AdaIN style blocks, decoder, emap as the last initializer."""
-    b = Builder(seed, materialize)
+    b = Network(seed, materialize)
     target = Tensor("target", (1, 3, SWAP_SIDE, SWAP_SIDE))
     source = Tensor("source", (1, EMBEDDING))
     x = b.leaky(b.conv(_reflect_pad(b, target, 3), _ch(128, width), 7, pad=0))
@@ -151,11 +154,11 @@ def swapper_model(
     for channels in (512, 256):
         x = b.leaky(b.conv(b.resize2x(x), _ch(channels, width), 3))
     x = b.leaky(b.conv(x, _ch(128, width), 3))
-    x = b.op(
+    x = b.apply(
         "Tanh", [b.conv(_reflect_pad(b, x, 3), 3, 7, pad=0, gain=0.5).name], (1, 3, SWAP_SIDE, SWAP_SIDE)
     )
     half = b.const(np.float32(0.5))
-    b.output("Add", [b.op("Mul", [x.name, half], x.shape).name, half], "output")
+    b.op("Add", b.apply("Mul", [x.name, half], x.shape).name, half, output="output")
     q, _ = np.linalg.qr(b.rng.standard_normal((EMBEDDING, EMBEDDING)))
     b.parameter(q.astype(np.float32), name="emap")  # INSwapper reads emap as the last initializer
     model = b.model(
@@ -166,7 +169,7 @@ def swapper_model(
     return model, b.params, b.macs
 
 
-def _basic_block(b: Builder, x: Tensor, planes: int, stride: int) -> Tensor:
+def _basic_block(b: Network, x: Tensor, planes: int, stride: int) -> Tensor:
     """ResNet-v1e basic block; the shortcut downsamples by average pooling, then a 1x1 conv."""
     y = b.relu(b.batchnorm(b.conv(x, planes, 3, stride=stride, bias=False)))
     y = b.batchnorm(b.conv(y, planes, 3, bias=False), gamma=0.5)
@@ -178,7 +181,7 @@ def _basic_block(b: Builder, x: Tensor, planes: int, stride: int) -> Tensor:
     return b.relu(b.add(y, shortcut))
 
 
-def _scrfd_features(b: Builder, image: Tensor, width: int) -> list[Tensor]:
+def _scrfd_features(b: Network, image: Tensor, width: int) -> list[Tensor]:
     """SCRFD-10G backbone (ResNet-v1e, 3-4-2-3 basic blocks) and PAFPN neck: features at strides 8, 16, 32."""
     stem = _ch(56, width)
     x = b.relu(b.batchnorm(b.conv(image, stem // 2, 3, stride=2, bias=False)))
@@ -200,7 +203,7 @@ def _scrfd_features(b: Builder, image: Tensor, width: int) -> list[Tensor]:
     return [inner[0]] + [b.conv(feature, out, 3, gain=1.0) for feature in inner[1:]]
 
 
-def _scrfd_head(b: Builder, features: list[Tensor], width: int) -> list[str]:
+def _scrfd_head(b: Network, features: list[Tensor], width: int) -> list[str]:
     """SCRFD-10G-KPS head, one per stride: 3 GroupNorm convs, then score, box and keypoint convs."""
     channels = _ch(80, width)
     groups = 16 if channels % 16 == 0 else 1
@@ -212,11 +215,11 @@ def _scrfd_head(b: Builder, features: list[Tensor], width: int) -> list[str]:
         for kind, per_anchor in (("score", 1), ("bbox", 4), ("kps", 10)):
             y = b.conv(x, 2 * per_anchor, 3, gain=1.0)
             if kind == "score":
-                y = b.op("Sigmoid", [y.name], y.shape)
+                y = b.apply("Sigmoid", [y.name], y.shape)
             elif kind == "bbox":
-                y = b.op("Mul", [y.name, b.parameter(np.ones(1, np.float32))], y.shape)
-            rows = b.op("Transpose", [y.name], (y.shape[0], *y.shape[2:], y.shape[1]), perm=[0, 2, 3, 1])
-            flat = b.op("Reshape", [rows.name, b.const([-1, per_anchor])], (-1, per_anchor))
+                y = b.apply("Mul", [y.name, b.parameter(np.ones(1, np.float32))], y.shape)
+            rows = b.apply("Transpose", [y.name], (y.shape[0], *y.shape[2:], y.shape[1]), perm=[0, 2, 3, 1])
+            flat = b.apply("Reshape", [rows.name, b.const([-1, per_anchor])], (-1, per_anchor))
             outputs[kind].append(flat.name)
     return outputs["score"] + outputs["bbox"] + outputs["kps"]
 
@@ -250,18 +253,18 @@ def detector_model(
     width: int = 1, seed: int = 2, materialize: bool = True, side: tuple[int, int] = (640, 640)
 ) -> tuple[onnx.ModelProto, int, int]:
     """SCRFD-10G-KPS at full cost whose outputs are the synthetic pattern response (its own scaled to 0)."""
-    b = Builder(seed, materialize)
+    b = Network(seed, materialize)
     image = Tensor("input.1", (1, 3, side[1], side[0]))
     real = _scrfd_head(b, _scrfd_features(b, image, width), width)
     pattern = _prefixed(_pattern_detector(), "pattern_", keep={"input.1"})
     zero = b.const(np.float32(0.0))
     names = [f"{kind}_{stride}" for kind in ("score", "bbox", "kps") for stride in DETECTOR_STRIDES]
-    nodes = list(pattern.node)
     for name, head in zip(names, real, strict=True):
-        silenced = b.op("Mul", [head, zero], (0,))
-        b.output("Add", [f"pattern_{name}", silenced.name], name)
-    graph = onnx.helper.make_graph(
-        nodes + b.nodes,
+        silenced = b.apply("Mul", [head, zero], (0,))
+        b.op("Add", f"pattern_{name}", silenced.name, output=name)
+    b.nodes[:0] = pattern.node
+    b.initializers[:0] = pattern.initializer
+    model = b.model(
         "scrfd_10g_kps_standin",
         [float_info("input.1", [1, 3, "height", "width"])],
         [
@@ -271,15 +274,11 @@ def detector_model(
             )
             for name in names
         ],
-        list(pattern.initializer) + b.initializers,
-    )
-    model = onnx.helper.make_model(
-        graph, opset_imports=[onnx.helper.make_opsetid("", 17)], ir_version=8, producer_name="bench"
     )
     return model, b.params, b.macs
 
 
-def _ibasic_block(b: Builder, x: Tensor, planes: int, stride: int) -> Tensor:
+def _ibasic_block(b: Network, x: Tensor, planes: int, stride: int) -> Tensor:
     """IResNet block: BN, conv, BN, PReLU, strided conv, BN; a 1x1 strided shortcut when shapes change."""
     y = b.conv(b.batchnorm(x), planes, 3, bias=False)
     y = b.batchnorm(b.conv(b.prelu(b.batchnorm(y)), planes, 3, stride=stride, bias=False), gamma=0.5)
@@ -293,7 +292,7 @@ def recognizer_model(
     width: int = 1, seed: int = 3, materialize: bool = True
 ) -> tuple[onnx.ModelProto, int, int]:
     """IResNet-50 (3-4-14-3 blocks, 64-512 channels) at 112x112 with a 25088x512 embedding layer."""
-    b = Builder(seed, materialize)
+    b = Network(seed, materialize)
     image = Tensor("input.1", (1, 3, 112, 112))
     x = b.prelu(b.batchnorm(b.conv(image, _ch(64, width), 3, bias=False)))
     for planes, blocks in zip((64, 128, 256, 512), (3, 4, 14, 3), strict=True):
@@ -301,7 +300,7 @@ def recognizer_model(
             x = _ibasic_block(b, x, _ch(planes, width), 2 if i == 0 else 1)
     x = b.flatten(b.batchnorm(x))
     embedding = b.batchnorm(b.gemm(x, EMBEDDING))
-    b.output("Identity", [embedding.name], "embedding")
+    b.op("Identity", embedding.name, output="embedding")
     model = b.model(
         "w600k_r50_standin",
         [float_info("input.1", ["N", 3, 112, 112])],
@@ -310,7 +309,7 @@ def recognizer_model(
     return model, b.params, b.macs
 
 
-def _bottleneck(b: Builder, x: Tensor, planes: int, stride: int) -> Tensor:
+def _bottleneck(b: Network, x: Tensor, planes: int, stride: int) -> Tensor:
     """ResNet-50 bottleneck (stride on the 3x3 conv)."""
     y = b.relu(b.batchnorm(b.conv(x, planes, 1, bias=False)))
     y = b.relu(b.batchnorm(b.conv(y, planes, 3, stride=stride, bias=False)))
@@ -325,7 +324,7 @@ def landmark_3d_model(
     width: int = 1, seed: int = 4, materialize: bool = True
 ) -> tuple[onnx.ModelProto, int, int]:
     """1k3d68: ResNet-50 trunk at 192x192, a 1x1 conv and a flattened fully connected layer to 3309 values."""
-    b = Builder(seed, materialize)
+    b = Network(seed, materialize)
     image = Tensor("data", (1, 3, 192, 192))
     x = b.pool(
         b.relu(b.batchnorm(b.conv(image, _ch(64, width), 7, stride=2, bias=False))), "MaxPool", 3, 2, 1
@@ -335,7 +334,7 @@ def landmark_3d_model(
             x = _bottleneck(b, x, _ch(planes, width), stride if i == 0 else 1)
     x = b.relu(b.batchnorm(b.conv(x, _ch(LANDMARK_3D_HEAD_CHANNELS, width), 1, bias=False)))
     out = b.gemm(b.flatten(x), 3309, gain=0.1)
-    b.output("Identity", [out.name], "fc1")
+    b.op("Identity", out.name, output="fc1")
     return (
         b.model("1k3d68_standin", [float_info("data", image.shape)], [float_info("fc1", out.shape)]),
         b.params,
@@ -343,7 +342,7 @@ def landmark_3d_model(
     )
 
 
-def _mobilenet(b: Builder, image: Tensor, alpha: float, width: int) -> Tensor:
+def _mobilenet(b: Network, image: Tensor, alpha: float, width: int) -> Tensor:
     """MobileNet-v1 trunk at width multiplier `alpha`, globally pooled and flattened."""
 
     def ch(c: int) -> int:
@@ -363,10 +362,10 @@ def landmark_2d_model(
     width: int = 1, seed: int = 5, materialize: bool = True
 ) -> tuple[onnx.ModelProto, int, int]:
     """2d106det: a MobileNet-v1 at 192x192 regressing 106 (x, y) points."""
-    b = Builder(seed, materialize)
+    b = Network(seed, materialize)
     image = Tensor("data", (1, 3, 192, 192))
     out = b.gemm(_mobilenet(b, image, LANDMARK_2D_WIDTH, width), 212, gain=0.1)
-    b.output("Identity", [out.name], "fc1")
+    b.op("Identity", out.name, output="fc1")
     return (
         b.model("2d106det_standin", [float_info("data", image.shape)], [float_info("fc1", out.shape)]),
         b.params,
@@ -378,10 +377,10 @@ def genderage_model(
     width: int = 1, seed: int = 6, materialize: bool = True
 ) -> tuple[onnx.ModelProto, int, int]:
     """genderage: a MobileNet-v1 at 96x96 with 3 outputs (two gender scores and age / 100)."""
-    b = Builder(seed, materialize)
+    b = Network(seed, materialize)
     image = Tensor("data", (1, 3, 96, 96))
     out = b.gemm(_mobilenet(b, image, GENDERAGE_WIDTH, width), 3, gain=0.1)
-    b.output("Identity", [out.name], "fc1")
+    b.op("Identity", out.name, output="fc1")
     return (
         b.model("genderage_standin", [float_info("data", image.shape)], [float_info("fc1", out.shape)]),
         b.params,

@@ -31,7 +31,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto
+
+from faceswap.pipeline.align import ARCFACE_TEMPLATE
+from faceswap.testing.graph import Graph, float_info
 
 __all__ = [
     "ARCFACE_TEMPLATE",
@@ -53,20 +56,14 @@ logger = logging.getLogger(__name__)
 
 Box = tuple[int, int, int, int]
 
-# insightface.utils.face_align.arcface_dst: the five ArcFace landmarks in a 112x112 crop.
-ARCFACE_TEMPLATE = np.array(
-    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]],
-    dtype=np.float32,
-)
 KEYPOINT_FRACTIONS = ARCFACE_TEMPLATE / np.float32(112.0)
 BACKGROUND_BGR = (128, 128, 128)
 # insightface aligns the swapper's 128 crop to the 112 template shifted 8 px right, so the 112 crop the
 # recognizer saw (a drawn face, exactly) is this part of it: x1, y1, x2, y2, x2/y2 exclusive.
 SWAP_REGION = (8, 0, 120, 112)
 
-OPSET = 17
-IR_VERSION = 8
 MODEL_SEED = 20240611
+PRODUCER = "faceswap.testing.synthetic"
 EMBEDDING_SIZE = 512
 THUMBNAIL_SIDE = 8
 THUMBNAIL_POOL = 14  # 112 / 8
@@ -105,56 +102,11 @@ class ModelPaths:
     swapper: Path
 
 
-class _Graph:
-    """Collects nodes and initializers; every op returns the name of its one output."""
-
-    def __init__(self) -> None:
-        self.nodes: list[onnx.NodeProto] = []
-        self.initializers: list[onnx.TensorProto] = []
-
-    def const(self, value: np.ndarray | float | Sequence[int], name: str | None = None) -> str:
-        """Add an initializer (floats as float32, integers as int64) and return its name."""
-        array = np.asarray(value)
-        if array.dtype.kind in "fi":
-            array = array.astype(np.float32 if array.dtype.kind == "f" else np.int64)
-        name = name or f"c{len(self.initializers)}"
-        self.initializers.append(numpy_helper.from_array(array, name))
-        return name
-
-    def op(self, op_type: str, *inputs: str, output: str | None = None, **attrs: object) -> str:
-        """Append one node; node names never start with Sub or Mul (ArcFaceONNX reads them)."""
-        name = f"n{len(self.nodes)}_{op_type.lower()}"
-        self.nodes.append(helper.make_node(op_type, list(inputs), [output or name], name=name, **attrs))
-        return output or name
-
-    def slice(self, data: str, axis: int, start: int, end: int, step: int = 1) -> str:
-        """Slice one axis."""
-        return self.op(
-            "Slice", data, self.const([start]), self.const([end]), self.const([axis]), self.const([step])
-        )
-
-    def model(
-        self, name: str, inputs: list[onnx.ValueInfoProto], outputs: list[onnx.ValueInfoProto]
-    ) -> onnx.ModelProto:
-        """The finished model."""
-        graph = helper.make_graph(self.nodes, name, inputs, outputs, self.initializers)
-        return helper.make_model(
-            graph,
-            opset_imports=[helper.make_opsetid("", OPSET)],
-            ir_version=IR_VERSION,
-            producer_name="faceswap.testing.synthetic",
-        )
-
-
-def _float_info(name: str, shape: Sequence[int | str]) -> onnx.ValueInfoProto:
-    return helper.make_tensor_value_info(name, TensorProto.FLOAT, list(shape))
-
-
-def _reverse(g: _Graph, data: str, axis: int) -> str:
+def _reverse(g: Graph, data: str, axis: int) -> str:
     return g.slice(data, axis, -1, -(2**63), -1)
 
 
-def _shift_forward(g: _Graph, data: str, axis: int, by: int) -> str:
+def _shift_forward(g: Graph, data: str, axis: int, by: int) -> str:
     """Shift a rank-4 tensor towards higher indices along axis, filling with zeros."""
     pads = [0] * 8
     pads[axis] = by
@@ -162,7 +114,7 @@ def _shift_forward(g: _Graph, data: str, axis: int, by: int) -> str:
     return g.slice(padded, axis, 0, -by)
 
 
-def _runs(g: _Graph, mask: str, axis: int) -> tuple[str, str]:
+def _runs(g: Graph, mask: str, axis: int) -> tuple[str, str]:
     """Per pixel, the mask's run length ending there and starting there (1x1xHxW each), by doubling."""
     runs = g.op("Concat", mask, _reverse(g, mask, axis), axis=1)
     for k in range(RUN_DOUBLINGS):
@@ -171,7 +123,7 @@ def _runs(g: _Graph, mask: str, axis: int) -> tuple[str, str]:
     return g.slice(runs, 1, 0, 1), _reverse(g, g.slice(runs, 1, 1, 2), axis)
 
 
-def _extent(g: _Graph, before: str, after: str) -> tuple[str, str]:
+def _extent(g: Graph, before: str, after: str) -> tuple[str, str]:
     """The face's extent through an anchor along one axis, and whether the anchor may fire on it.
 
     It may when the extent is at least MIN_RUN and the anchor lies in its central part, away from the
@@ -194,7 +146,7 @@ def _keypoint_matrix() -> np.ndarray:
 
 def _detector_model() -> onnx.ModelProto:
     """SCRFD-shaped detector that boxes every rectangle of strongly coloured pixels."""
-    g = _Graph()
+    g = Graph(PRODUCER)
     spread = g.op("Sub", g.op("ReduceMax", "input.1", axes=[1]), g.op("ReduceMin", "input.1", axes=[1]))
     mask = g.op("Cast", g.op("Greater", spread, g.const(MASK_THRESHOLD)), to=TensorProto.FLOAT)
     step = STRIDES[0]
@@ -227,11 +179,11 @@ def _detector_model() -> onnx.ModelProto:
         g.op("Div", dist, scale, output=f"bbox_{stride}")
         g.op("Div", g.op("MatMul", dist, keypoints), scale, output=f"kps_{stride}")
     declared = [  # rank 2, in SCRFD's order: insightface rewrites these shapes per detection size
-        _float_info(f"{kind}_{stride}", [f"anchors_{stride}", values])
+        float_info(f"{kind}_{stride}", [f"anchors_{stride}", values])
         for kind, values in (("score", 1), ("bbox", 4), ("kps", 10))
         for stride in STRIDES
     ]
-    return g.model("synthetic_scrfd", [_float_info("input.1", [1, 3, "height", "width"])], declared)
+    return g.model("synthetic_scrfd", [float_info("input.1", [1, 3, "height", "width"])], declared)
 
 
 def _orthonormal_rows(rng: np.random.Generator, rows: int) -> np.ndarray:
@@ -250,20 +202,20 @@ def _orthonormal_rows(rng: np.random.Generator, rows: int) -> np.ndarray:
 
 def _recognizer_model(projection: np.ndarray) -> onnx.ModelProto:
     """ArcFace-shaped recognizer: the aligned crop's code vector (see CODE_SIZE), projected."""
-    g = _Graph()
+    g = Graph(PRODUCER)
     pooled = g.op("AveragePool", "input.1", kernel_shape=[THUMBNAIL_POOL] * 2, strides=[THUMBNAIL_POOL] * 2)
     means = g.op("ReduceMean", pooled, axes=[2, 3])
     centred = g.op("Flatten", g.op("Sub", pooled, means), axis=1)
     weighted = g.op("Mul", g.op("Flatten", means, axis=1), g.const(MEAN_WEIGHT))
     code = g.op("Pad", g.op("Concat", centred, weighted, axis=1), g.const([0, 0, 0, 1]), g.const(1.0))
     g.op("MatMul", code, g.const(projection), output="embedding")
-    inputs = [_float_info("input.1", ["N", 3, 112, 112])]
-    return g.model("synthetic_arcface", inputs, [_float_info("embedding", ["N", EMBEDDING_SIZE])])
+    inputs = [float_info("input.1", ["N", 3, 112, 112])]
+    return g.model("synthetic_arcface", inputs, [float_info("embedding", ["N", EMBEDDING_SIZE])])
 
 
 def _swapper_model(projection: np.ndarray, emap: np.ndarray) -> onnx.ModelProto:
     """inswapper-shaped swapper: paints the source's decoded thumbnail over SWAP_REGION of the target."""
-    g = _Graph()
+    g = Graph(PRODUCER)
     x1, y1, x2, y2 = SWAP_REGION
     emap_name = "emap"
     normed = g.op("Gemm", "source", emap_name, transB=1)  # latent @ emap.T: the source's normed embedding
@@ -290,8 +242,8 @@ def _swapper_model(projection: np.ndarray, emap: np.ndarray) -> onnx.ModelProto:
     region[..., y1:y2, x1:x2] = True
     g.op("Where", g.const(region), painted, "target", output="output")
     g.const(emap, name=emap_name)  # INSwapper reads emap as the last initializer
-    inputs = [_float_info("target", [1, 3, 128, 128]), _float_info("source", [1, EMBEDDING_SIZE])]
-    return g.model("synthetic_inswapper", inputs, [_float_info("output", [1, 3, 128, 128])])
+    inputs = [float_info("target", [1, 3, 128, 128]), float_info("source", [1, EMBEDDING_SIZE])]
+    return g.model("synthetic_inswapper", inputs, [float_info("output", [1, 3, 128, 128])])
 
 
 def write_models(directory: Path) -> ModelPaths:

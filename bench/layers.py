@@ -1,8 +1,7 @@
-"""A small ONNX graph builder that tracks shapes, counts parameters and multiply-accumulates.
+"""Neural-network layers over the ONNX graph builder, tracking shapes, parameters and multiply-accumulates.
 
 Weights are random and variance-preserving (fan-in scaled, uniform): activations keep an order of magnitude
-near 1 through any depth, so no run slows down on denormals or overflows. Node names never start with
-``Sub``/``Mul`` (insightface guesses a model's input normalisation from them).
+near 1 through any depth, so no run slows down on denormals or overflows.
 """
 
 from __future__ import annotations
@@ -12,13 +11,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import onnx
-from onnx import TensorProto, helper, numpy_helper
 
-__all__ = ["IR_VERSION", "OPSET", "Builder", "Tensor", "float_info"]
+from faceswap.testing.graph import Graph
 
-OPSET = 17
-IR_VERSION = 8
+__all__ = ["Network", "Tensor"]
+
+PRODUCER = "bench"
 
 
 @dataclass(frozen=True)
@@ -38,17 +36,16 @@ def _conv_out(size: int, kernel: int, stride: int, pad: int) -> int:
     return (size + 2 * pad - kernel) // stride + 1
 
 
-class Builder:
-    """Collects nodes and random initializers; each layer method returns its output Tensor.
+class Network(Graph):
+    """Layers with random initializers; each layer method returns its output Tensor.
 
     With materialize=False no weight is drawn or stored: the graph is only good for its counts.
     """
 
     def __init__(self, seed: int, materialize: bool = True) -> None:
+        super().__init__(PRODUCER)
         self.rng = np.random.default_rng(seed)
         self.materialize = materialize
-        self.nodes: list[onnx.NodeProto] = []
-        self.initializers: list[onnx.TensorProto] = []
         self.params = 0
         self.macs = 0
 
@@ -70,24 +67,9 @@ class Builder:
             return name or f"w{self.params}"
         return self.const(values, name)
 
-    def const(self, values: np.ndarray | float | Sequence[int], name: str | None = None) -> str:
-        """An initializer that is not a learned weight (int64 for integer lists, float32 otherwise)."""
-        array = np.asarray(values)
-        array = array.astype(np.int64) if array.dtype.kind in "iu" else array.astype(np.float32)
-        name = name or f"w{len(self.initializers)}"
-        self.initializers.append(numpy_helper.from_array(array, name))
-        return name
-
-    def op(self, op_type: str, inputs: Sequence[str], shape: Sequence[int], **attrs: object) -> Tensor:
-        """Append one node with one output of the given shape."""
-        name = f"n{len(self.nodes)}_{op_type.lower()}"
-        self.nodes.append(helper.make_node(op_type, list(inputs), [name], name=name, **attrs))
-        return Tensor(name, tuple(shape))
-
-    def output(self, op_type: str, inputs: Sequence[str], name: str, **attrs: object) -> str:
-        """Append one node whose output is a named graph output."""
-        self.nodes.append(helper.make_node(op_type, list(inputs), [name], name=f"out_{name}", **attrs))
-        return name
+    def apply(self, op_type: str, inputs: Sequence[str], shape: Sequence[int], **attrs: object) -> Tensor:
+        """Append one node whose output has the given shape."""
+        return Tensor(self.op(op_type, *inputs, **attrs), tuple(shape))
 
     def conv(
         self,
@@ -122,7 +104,7 @@ class Builder:
         n, c, h, w = x.shape
         shape = (n, out_channels, _conv_out(h, kernel, stride, pad), _conv_out(w, kernel, stride, pad))
         self.macs += math.prod(shape) * (c // groups) * kernel * kernel
-        return self.op(
+        return self.apply(
             "Conv",
             [x.name, weight] + ([bias] if bias else []),
             shape,
@@ -139,7 +121,7 @@ class Builder:
         shift = self.parameter(np.zeros(c, dtype=np.float32))
         mean = self.parameter(np.zeros(c, dtype=np.float32))
         var = self.parameter(np.ones(c, dtype=np.float32))
-        return self.op("BatchNormalization", [x.name, scale, shift, mean, var], x.shape, epsilon=1e-5)
+        return self.apply("BatchNormalization", [x.name, scale, shift, mean, var], x.shape, epsilon=1e-5)
 
     def groupnorm(self, x: Tensor, groups: int) -> Tensor:
         """Group normalisation with fresh affine parameters."""
@@ -150,49 +132,53 @@ class Builder:
     def groupnorm_with(self, x: Tensor, groups: int, scale: str, shift: str) -> Tensor:
         """Group normalisation as exporters write it: reshape, InstanceNormalization, reshape back, affine."""
         n, c, h, w = x.shape
-        grouped = self.op("Reshape", [x.name, self.const([0, groups, -1])], (n, groups, c // groups * h * w))
+        grouped = self.apply(
+            "Reshape", [x.name, self.const([0, groups, -1])], (n, groups, c // groups * h * w)
+        )
         ones, zeros = np.ones(groups, np.float32), np.zeros(groups, np.float32)
-        normed = self.op(
+        normed = self.apply(
             "InstanceNormalization", [grouped.name, self.const(ones), self.const(zeros)], grouped.shape
         )
-        back = self.op("Reshape", [normed.name, self.op("Shape", [x.name], (4,)).name], x.shape)
-        return self.op("Add", [self.op("Mul", [back.name, scale], x.shape).name, shift], x.shape)
+        back = self.apply("Reshape", [normed.name, self.apply("Shape", [x.name], (4,)).name], x.shape)
+        return self.apply("Add", [self.apply("Mul", [back.name, scale], x.shape).name, shift], x.shape)
 
     def slice_channels(self, x: Tensor, start: int, end: int) -> Tensor:
         """x[:, start:end]."""
         shape = (x.shape[0], end - start, *x.shape[2:])
-        return self.op("Slice", [x.name, self.const([start]), self.const([end]), self.const([1])], shape)
+        return self.apply("Slice", [x.name, self.const([start]), self.const([end]), self.const([1])], shape)
 
     def relu(self, x: Tensor) -> Tensor:
         """ReLU."""
-        return self.op("Relu", [x.name], x.shape)
+        return self.apply("Relu", [x.name], x.shape)
 
     def leaky(self, x: Tensor, alpha: float = 0.2) -> Tensor:
         """LeakyReLU."""
-        return self.op("LeakyRelu", [x.name], x.shape, alpha=alpha)
+        return self.apply("LeakyRelu", [x.name], x.shape, alpha=alpha)
 
     def prelu(self, x: Tensor) -> Tensor:
         """PReLU with one learned slope per channel."""
         slope = self.parameter(np.full((x.channels, 1, 1), 0.25, dtype=np.float32))
-        return self.op("PRelu", [x.name, slope], x.shape)
+        return self.apply("PRelu", [x.name, slope], x.shape)
 
     def add(self, a: Tensor, b: Tensor) -> Tensor:
         """Elementwise sum (broadcasting to a's shape)."""
-        return self.op("Add", [a.name, b.name], a.shape)
+        return self.apply("Add", [a.name, b.name], a.shape)
 
     def pool(self, x: Tensor, kind: str, kernel: int, stride: int, pad: int = 0) -> Tensor:
         """MaxPool or AveragePool."""
         n, c, h, w = x.shape
         shape = (n, c, _conv_out(h, kernel, stride, pad), _conv_out(w, kernel, stride, pad))
-        return self.op(kind, [x.name], shape, kernel_shape=[kernel] * 2, strides=[stride] * 2, pads=[pad] * 4)
+        return self.apply(
+            kind, [x.name], shape, kernel_shape=[kernel] * 2, strides=[stride] * 2, pads=[pad] * 4
+        )
 
     def global_pool(self, x: Tensor) -> Tensor:
         """Global average pooling to Nx C x1x1."""
-        return self.op("GlobalAveragePool", [x.name], (*x.shape[:2], 1, 1))
+        return self.apply("GlobalAveragePool", [x.name], (*x.shape[:2], 1, 1))
 
     def flatten(self, x: Tensor) -> Tensor:
         """Flatten to N x rest."""
-        return self.op("Flatten", [x.name], (x.shape[0], math.prod(x.shape[1:])), axis=1)
+        return self.apply("Flatten", [x.name], (x.shape[0], math.prod(x.shape[1:])), axis=1)
 
     def gemm(self, x: Tensor, out_features: int, gain: float = 1.0, bias: float = 0.0) -> Tensor:
         """Fully connected layer on N x features."""
@@ -200,27 +186,10 @@ class Builder:
         w = self.weight((out_features, features), features, gain)
         b = self.parameter(np.full(out_features, bias, dtype=np.float32))
         self.macs += n * features * out_features
-        return self.op("Gemm", [x.name, w, b], (n, out_features), transB=1)
+        return self.apply("Gemm", [x.name, w, b], (n, out_features), transB=1)
 
     def resize2x(self, x: Tensor, mode: str = "linear") -> Tensor:
         """Upsample height and width by 2."""
         n, c, h, w = x.shape
         scales = self.const(np.array([1.0, 1.0, 2.0, 2.0], dtype=np.float32))
-        return self.op("Resize", [x.name, "", scales], (n, c, 2 * h, 2 * w), mode=mode)
-
-    def model(
-        self, name: str, inputs: Sequence[onnx.ValueInfoProto], outputs: Sequence[onnx.ValueInfoProto]
-    ) -> onnx.ModelProto:
-        """The finished model."""
-        graph = helper.make_graph(self.nodes, name, list(inputs), list(outputs), self.initializers)
-        return helper.make_model(
-            graph,
-            opset_imports=[helper.make_opsetid("", OPSET)],
-            ir_version=IR_VERSION,
-            producer_name="bench",
-        )
-
-
-def float_info(name: str, shape: Sequence[int | str]) -> onnx.ValueInfoProto:
-    """A float32 graph input or output."""
-    return helper.make_tensor_value_info(name, TensorProto.FLOAT, list(shape))
+        return self.apply("Resize", [x.name, "", scales], (n, c, 2 * h, 2 * w), mode=mode)
