@@ -39,6 +39,7 @@ from bench.images import face_boxes, jpeg, photo_like
 from bench.pipelines import OURS, REFERENCE
 from bench.processes import finish, tail
 from bench.standins import ModelStats, Pack, write_pack
+from faceswap.constants import CUDA_PROVIDER
 from faceswap.models.check import last_initializer
 from faceswap.models.loader import cache_dir
 
@@ -390,7 +391,7 @@ def _conditions() -> dict[str, Any]:
         "cores": os.cpu_count(),
         "python": platform.python_version(),
         "onnxruntime": onnxruntime.__version__,
-        "cuda_available": "CUDAExecutionProvider" in onnxruntime.get_available_providers(),
+        "cuda_available": CUDA_PROVIDER in onnxruntime.get_available_providers(),
         "insightface": insightface.__version__,
         "numpy": numpy.__version__,
         "date": time.strftime("%Y-%m-%d %H:%M %Z"),

@@ -24,6 +24,7 @@ from insightface.model_zoo import get_model
 from PIL import Image
 
 from faceswap.config import Settings
+from faceswap.constants import CPU_PROVIDER, CUDA_PROVIDER
 from faceswap.models.loader import FaceModels, load_models
 from faceswap.models.registry import SWAPPER
 from faceswap.pipeline.encode import to_base64
@@ -59,10 +60,10 @@ class Pipeline(Protocol):
 def ort_providers(choice: str) -> list[str]:
     """ONNX Runtime provider names for --providers (cpu, cuda or auto)."""
     if choice == "cpu":
-        return ["CPUExecutionProvider"]
-    if choice == "cuda" or "CUDAExecutionProvider" in ort.get_available_providers():
-        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    return ["CPUExecutionProvider"]
+        return [CPU_PROVIDER]
+    if choice == "cuda" or CUDA_PROVIDER in ort.get_available_providers():
+        return [CUDA_PROVIDER, CPU_PROVIDER]
+    return [CPU_PROVIDER]
 
 
 class Ours:

@@ -17,6 +17,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from faceswap.config import Settings
+from faceswap.constants import CUDA_PROVIDER
 from faceswap.errors import ErrorCode, SwapError
 from faceswap.models.loader import (
     FaceModels,
@@ -123,7 +124,7 @@ class ModelLifecycle:
         )
 
     def _cpu_fallback(self, models: FaceModels) -> Callable[[], Swapper] | None:
-        if not self.settings.cpu_fallback or "CUDAExecutionProvider" not in models.providers:
+        if not self.settings.cpu_fallback or CUDA_PROVIDER not in models.providers:
             return None
         return lambda: load_cpu_swapper(self.settings)
 

@@ -6,6 +6,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from faceswap.constants import OutputFormat
 from faceswap.errors import ErrorCode, SwapError
 
 __all__ = [
@@ -70,7 +71,7 @@ class SwapOptions(BaseModel):
         le=1.0,
         description="With a target reference: the lowest ArcFace cosine similarity that counts as a match.",
     )
-    output_format: Literal["png", "jpeg", "webp"] = Field("png", description="Format of the returned image.")
+    output_format: OutputFormat = Field("png", description="Format of the returned image.")
 
     @field_validator("target_index")
     @classmethod
@@ -150,7 +151,7 @@ class SwapOutput(BaseModel):
     success: Literal[True] = True
     message: str = Field("ok", examples=["ok"])
     image_base64: str = Field(description="The result image in base64 (no data: prefix).")
-    format: Literal["png", "jpeg", "webp"]
+    format: OutputFormat
     width: int
     height: int
     source_faces: int = Field(description="Faces found in the source image.")

@@ -24,11 +24,10 @@ import faceswap.models.check
 import faceswap.models.loader
 import faceswap.models.registry
 from faceswap.config import Settings
+from faceswap.constants import CPU_PROVIDER, CUDA_PROVIDER
 from faceswap.errors import ErrorCode, ModelFileError, ModelLoadError, SwapError
 from faceswap.models.check import check_model_file, graph_summary, verify_model_dir
 from faceswap.models.loader import (
-    CPU,
-    CUDA,
     Swapper,
     clear_model_cache,
     load_models,
@@ -238,28 +237,30 @@ def test_graph_summary_agrees_with_onnx(pack: Path, spec) -> None:
 
 
 def test_auto_prefers_cuda_when_onnx_runtime_offers_it() -> None:
-    assert resolve_providers("auto", [CUDA, CPU]) == (CUDA, CPU)
-    assert resolve_providers("auto", [CPU]) == (CPU,)
-    assert resolve_providers("cpu", [CUDA, CPU]) == (CPU,)
-    assert resolve_providers("cuda", [CUDA, CPU]) == (CUDA, CPU)
+    assert resolve_providers("auto", [CUDA_PROVIDER, CPU_PROVIDER]) == (CUDA_PROVIDER, CPU_PROVIDER)
+    assert resolve_providers("auto", [CPU_PROVIDER]) == (CPU_PROVIDER,)
+    assert resolve_providers("cpu", [CUDA_PROVIDER, CPU_PROVIDER]) == (CPU_PROVIDER,)
+    assert resolve_providers("cuda", [CUDA_PROVIDER, CPU_PROVIDER]) == (CUDA_PROVIDER, CPU_PROVIDER)
 
 
 def test_cuda_without_a_cuda_provider_says_to_install_onnxruntime_gpu() -> None:
     with pytest.raises(ModelLoadError, match="install onnxruntime-gpu") as caught:
-        resolve_providers("cuda", ["AzureExecutionProvider", CPU])
+        resolve_providers("cuda", ["AzureExecutionProvider", CPU_PROVIDER])
     assert caught.value.code is ErrorCode.NOT_READY
 
 
 def test_cuda_options_are_the_deliberate_ones() -> None:
-    cuda, cpu = provider_options((CUDA, CPU), gpu_mem_limit=None)
+    cuda, cpu = provider_options((CUDA_PROVIDER, CPU_PROVIDER), gpu_mem_limit=None)
     assert cuda == {
         "arena_extend_strategy": "kSameAsRequested",
         "cudnn_conv_algo_search": "HEURISTIC",
         "do_copy_in_default_stream": "1",
     }
     assert cpu == {}
-    assert provider_options((CUDA, CPU), gpu_mem_limit=2 << 30)[0]["gpu_mem_limit"] == str(2 << 30)
-    assert provider_options((CPU,), gpu_mem_limit=2 << 30) == ({},)
+    assert provider_options((CUDA_PROVIDER, CPU_PROVIDER), gpu_mem_limit=2 << 30)[0]["gpu_mem_limit"] == str(
+        2 << 30
+    )
+    assert provider_options((CPU_PROVIDER,), gpu_mem_limit=2 << 30) == ({},)
 
 
 def test_session_options_use_every_optimisation_and_the_asked_threads() -> None:
@@ -277,9 +278,9 @@ def test_loaded_sessions_run_on_the_cpu_provider(cpu: Settings) -> None:
     assert isinstance(models.detector, SCRFD)
     assert isinstance(models.recognizer, ArcFaceONNX)
     assert isinstance(models.swapper, Swapper)
-    assert models.providers == (CPU,)
+    assert models.providers == (CPU_PROVIDER,)
     for model in (models.detector, models.recognizer, models.swapper):
-        assert model.session.get_providers() == [CPU]
+        assert model.session.get_providers() == [CPU_PROVIDER]
 
 
 def test_loading_prints_nothing(cpu: Settings, capsys: pytest.CaptureFixture[str]) -> None:
@@ -333,7 +334,7 @@ def test_a_fixed_file_is_picked_up_without_a_restart(cpu: Settings) -> None:
         load_models(cpu)
     assert caught.value.kind == "lfs_pointer"
     swapper.write_bytes(good)
-    assert load_models(cpu).providers == (CPU,)
+    assert load_models(cpu).providers == (CPU_PROVIDER,)
 
 
 def test_a_faulty_file_stops_the_load_before_onnx_runtime_sees_it(
@@ -349,7 +350,7 @@ def test_a_faulty_file_stops_the_load_before_onnx_runtime_sees_it(
 
 
 def test_cuda_requested_on_a_cpu_only_machine_is_a_clear_error(pack: Path) -> None:
-    if CUDA in ort.get_available_providers():
+    if CUDA_PROVIDER in ort.get_available_providers():
         pytest.skip("this machine has the CUDA provider")
     with pytest.raises(ModelLoadError) as caught:
         load_models(Settings(model_dir=pack, providers="cuda"))
@@ -363,7 +364,9 @@ def test_cuda_requested_on_a_cpu_only_machine_is_a_clear_error(pack: Path) -> No
 def test_cuda_that_does_not_start_is_an_error_when_asked_for(
     pack: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(faceswap.models.loader.ort, "get_available_providers", lambda: [CUDA, CPU])
+    monkeypatch.setattr(
+        faceswap.models.loader.ort, "get_available_providers", lambda: [CUDA_PROVIDER, CPU_PROVIDER]
+    )
     with pytest.raises(ModelLoadError) as caught:
         load_models(Settings(model_dir=pack, providers="cuda"))
     assert caught.value.path == "buffalo_l/det_10g.onnx"
@@ -376,9 +379,11 @@ def test_cuda_that_does_not_start_is_an_error_when_asked_for(
 def test_auto_falls_back_to_the_cpu_when_cuda_does_not_start(
     pack: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(faceswap.models.loader.ort, "get_available_providers", lambda: [CUDA, CPU])
+    monkeypatch.setattr(
+        faceswap.models.loader.ort, "get_available_providers", lambda: [CUDA_PROVIDER, CPU_PROVIDER]
+    )
     models = load_models(Settings(model_dir=pack, providers="auto"))
-    assert models.providers == (CPU,)
+    assert models.providers == (CPU_PROVIDER,)
     assert "did not start" in caplog.text
 
 
@@ -435,8 +440,6 @@ def test_the_download_command_quotes_a_dir_with_spaces(tmp_path: Path) -> None:
 
 def test_the_public_names_are_pinned() -> None:
     assert faceswap.models.loader.__all__ == [
-        "CPU",
-        "CUDA",
         "FaceModels",
         "ModelCheck",
         "ModelError",

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from faceswap.constants import GiB, MiB, describe_size
-from faceswap.doctor.facts import CUDA, CudaProbe, Gpu, Memory
+from faceswap.constants import CUDA_PROVIDER, GiB, MiB, describe_size
+from faceswap.doctor.facts import CudaProbe, Gpu, Memory
 from faceswap.models.check import ModelCheck
 
 __all__ = [
@@ -101,10 +101,10 @@ def check_packages(versions: Mapping[str, str | None]) -> Check:
 def check_cuda(probe: CudaProbe, providers_setting: str, gpus: tuple[Gpu, ...] | None) -> Check:
     """Whether CUDA really ran a session, judged by what the service is asked to use and what is there."""
     if probe.works:
-        return Check("cuda", "ok", "CUDA works: a test session ran on CUDAExecutionProvider.")
+        return Check("cuda", "ok", f"CUDA works: a test session ran on {CUDA_PROVIDER}.")
     if not probe.available and probe.error:
         summary = "CUDA not available: ONNX Runtime itself cannot be imported (see below); reinstall it."
-    elif CUDA not in probe.available:
+    elif CUDA_PROVIDER not in probe.available:
         summary = (
             "CUDA not available: this ONNX Runtime has no CUDA provider (it offers "
             f"{', '.join(probe.available) or 'nothing'}); for a GPU install onnxruntime-gpu, not onnxruntime."

@@ -16,11 +16,11 @@ from importlib import metadata
 from pathlib import Path
 
 from faceswap.config import Settings
+from faceswap.constants import CPU_PROVIDER, CUDA_PROVIDER
 from faceswap.models.check import ModelCheck, verify_model_dir
 from faceswap.runtime.cpus import quota_bound_cpus, usable_cpus
 
 __all__ = [
-    "CUDA",
     "PACKAGES",
     "CudaProbe",
     "Facts",
@@ -33,7 +33,6 @@ __all__ = [
     "read_memory",
 ]
 
-CUDA = "CUDAExecutionProvider"
 PACKAGES = (
     "onnxruntime",
     "onnxruntime-gpu",
@@ -68,7 +67,7 @@ class CudaProbe:
     @property
     def works(self) -> bool:
         """True when the session ran on the CUDA provider."""
-        return self.error is None and self.session_providers[:1] == (CUDA,)
+        return self.error is None and self.session_providers[:1] == (CUDA_PROVIDER,)
 
 
 @dataclass(frozen=True)
@@ -164,14 +163,14 @@ def probe_cuda() -> CudaProbe:
     except (ImportError, OSError) as exc:
         return CudaProbe((), error=f"onnxruntime cannot be imported: {type(exc).__name__}: {str(exc)[:300]}")
     available = tuple(ort.get_available_providers())
-    if CUDA not in available:
+    if CUDA_PROVIDER not in available:
         return CudaProbe(available)
     capture = _StderrCapture()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             with capture.active():
-                session = ort.InferenceSession(_probe_model(), providers=[CUDA, "CPUExecutionProvider"])
+                session = ort.InferenceSession(_probe_model(), providers=[CUDA_PROVIDER, CPU_PROVIDER])
                 session.run(None, {"x": np.ones((1, 4), np.float32)})
         except Exception as exc:  # ONNX Runtime's errors derive from Exception only
             error = f"{type(exc).__name__}: {str(exc).strip()[:300]}"

@@ -33,6 +33,7 @@ from insightface.model_zoo.arcface_onnx import ArcFaceONNX
 from insightface.model_zoo.scrfd import SCRFD
 
 from faceswap.config import Settings
+from faceswap.constants import CPU_PROVIDER, CUDA_PROVIDER
 from faceswap.errors import ModelError, ModelFileError, ModelLoadError
 from faceswap.models.check import ModelCheck, check_model_file, last_initializer, verify_model_dir
 from faceswap.models.precision import choose_precision
@@ -41,8 +42,6 @@ from faceswap.runtime.cpus import quota_bound_cpus
 from faceswap.runtime.memory import is_out_of_memory, release_free_heap
 
 __all__ = [
-    "CPU",
-    "CUDA",
     "FaceModels",
     "ModelCheck",
     "ModelError",
@@ -61,8 +60,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-CUDA = "CUDAExecutionProvider"
-CPU = "CPUExecutionProvider"
 # Session options that save an optimized model with its weights in a separate file.
 _EXTERNAL_WEIGHTS = "session.optimized_model_external_initializers"
 
@@ -114,22 +111,22 @@ _cache = _ModelCache()
 def resolve_providers(choice: str, available: Sequence[str]) -> tuple[str, ...]:
     """The providers to ask ONNX Runtime for: CUDA first when chosen (or offered, under "auto"), then CPU."""
     if choice == "cpu":
-        return (CPU,)
-    if CUDA in available:
-        return (CUDA, CPU)
+        return (CPU_PROVIDER,)
+    if CUDA_PROVIDER in available:
+        return (CUDA_PROVIDER, CPU_PROVIDER)
     if choice == "cuda":
         raise ModelLoadError(
             "CUDA was requested (FACESWAP_PROVIDERS=cuda) but ONNX Runtime has no CUDA provider: install "
             "onnxruntime-gpu instead of onnxruntime, or set FACESWAP_PROVIDERS=cpu or auto."
         )
-    return (CPU,)
+    return (CPU_PROVIDER,)
 
 
 def provider_options(providers: Sequence[str], gpu_mem_limit: int | None) -> tuple[dict[str, str], ...]:
     """Options for each provider, in order."""
     options: list[dict[str, str]] = []
     for provider in providers:
-        if provider != CUDA:
+        if provider != CUDA_PROVIDER:
             options.append({})
             continue
         cuda = {
@@ -227,7 +224,7 @@ def _activated(model: Any, spec: ModelSpec, plan: _Plan) -> _Plan:
     session = model.session
     active = tuple(session.get_providers())
     if not active or active[0] == plan.providers[0]:
-        if plan.providers[0] == CUDA:
+        if plan.providers[0] == CUDA_PROVIDER:
             # Never let a CUDA failure at run time silently move a session to the CPU for good.
             session.disable_fallback()
         return plan
@@ -241,7 +238,7 @@ def _activated(model: Any, spec: ModelSpec, plan: _Plan) -> _Plan:
         "CUDA is installed but did not start for %s (missing CUDA or cuDNN libraries?): running on the CPU",
         spec.path,
     )
-    return _Plan((CPU,), ({},), strict=False)
+    return _Plan((CPU_PROVIDER,), ({},), strict=False)
 
 
 def _check_kind(model: Any, expected: type, spec: ModelSpec) -> None:
@@ -271,7 +268,7 @@ def _load(settings: Settings) -> FaceModels:
     swapper = _load_swapper(model_dir, plan, settings)
     plan = _activated(swapper, SWAPPER, plan)
     precision = "fp32"
-    if settings.fp16 and plan.providers[0] == CUDA:
+    if settings.fp16 and plan.providers[0] == CUDA_PROVIDER:
         choice = choose_precision(
             swapper.session,
             model_dir / SWAPPER.path,
@@ -299,14 +296,18 @@ def cache_dir(model_dir: Path) -> Path:
 
 def load_cpu_swapper(settings: Settings) -> Swapper:
     """The swapper alone on the CPU provider: the fallback after CUDA runs out of memory."""
-    return _load_swapper(settings.model_dir, _Plan((CPU,), ({},), strict=False), settings)
+    return _load_swapper(settings.model_dir, _Plan((CPU_PROVIDER,), ({},), strict=False), settings)
 
 
 def _load_swapper(model_dir: Path, plan: _Plan, settings: Settings) -> Swapper:
     """The swapper's session (on the CPU, from its optimized copy) and emap, read without INSwapper."""
     path = model_dir / SWAPPER.path
     options = session_options(settings.intra_op_threads)
-    source = _optimized_copy(path, cache_dir(model_dir), plan, settings) if plan.providers[0] == CPU else None
+    source = (
+        _optimized_copy(path, cache_dir(model_dir), plan, settings)
+        if plan.providers[0] == CPU_PROVIDER
+        else None
+    )
     if source is not None:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     try:

@@ -15,8 +15,9 @@ from __future__ import annotations
 import re
 import struct
 import zlib
-from typing import Final, Literal
+from typing import Final
 
+from faceswap.constants import OutputFormat
 from faceswap.pipeline.png import png_chunk
 
 __all__ = ["DIGITAL_SOURCE_TYPE", "SOFTWARE", "add_label", "png_label_chunks", "read_label", "xmp_packet"]
@@ -52,9 +53,7 @@ def xmp_packet(software: str = SOFTWARE) -> bytes:
     ).encode()
 
 
-def add_label(
-    data: bytes, fmt: Literal["png", "jpeg", "webp"], *, size: tuple[int, int], software: str = SOFTWARE
-) -> bytes:
+def add_label(data: bytes, fmt: OutputFormat, *, size: tuple[int, int], software: str = SOFTWARE) -> bytes:
     """`data` (an encoder's output of a `size` = (width, height) image) with the AI label spliced in."""
     if fmt == "png":
         return _label_png(data, software)
