@@ -30,6 +30,7 @@ from faceswap.models.loader import (
 )
 from faceswap.models.registry import MODEL_SPECS
 from faceswap.pipeline.engine import Engine
+from faceswap.runtime.backoff import backoff_delays
 from faceswap.runtime.failpoints import Failpoints
 
 __all__ = ["ModelLifecycle", "ModelState", "Status"]
@@ -209,7 +210,7 @@ class ModelLifecycle:
         """Load in a thread; on failure retry with backoff, then retry whenever the files change."""
         self.retrying = True
         try:
-            delay = BACKOFF_FIRST
+            delays = backoff_delays(BACKOFF_FIRST, BACKOFF_CAP)
             retries = 0
             while not await asyncio.to_thread(self.try_load):
                 if self.state.status is Status.DRAINING:
@@ -218,8 +219,7 @@ class ModelLifecycle:
                     await self._wait_for_file_change()
                 else:
                     retries += 1
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, BACKOFF_CAP)
+                    await asyncio.sleep(next(delays))
         finally:
             self.retrying = False
 

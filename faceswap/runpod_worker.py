@@ -30,6 +30,7 @@ from faceswap.http.middleware import new_request_id
 from faceswap.lifecycle import ModelLifecycle, Status
 from faceswap.logs import request_id_var
 from faceswap.models.check import verify_model_dir
+from faceswap.runtime.backoff import backoff_delays
 from faceswap.runtime.failpoints import Failpoints
 from faceswap.schemas import output_body
 from faceswap.service import SwapService
@@ -74,14 +75,13 @@ class QueueWorker:
 
     def load(self) -> bool:
         """Load the models before any job; retry with backoff only while the files themselves check out."""
-        delay = LOAD_BACKOFF_FIRST
+        delays = backoff_delays(LOAD_BACKOFF_FIRST, LOAD_BACKOFF_CAP)
         for attempt in range(self.settings.model_load_retries + 1):
             if self.lifecycle.try_load():
                 return True
             if attempt == self.settings.model_load_retries or not self._files_check_out():
                 break
-            self._sleep(delay)
-            delay = min(delay * 2, LOAD_BACKOFF_CAP)
+            self._sleep(next(delays))
         log.error("every job will be answered NOT_READY and this worker retired: %s", self.failure_reason())
         return False
 

@@ -13,6 +13,7 @@ import httpx
 from faceswap.constants import describe_size
 from faceswap.errors import DownloadError
 from faceswap.models.check import file_sha256
+from faceswap.runtime.backoff import backoff_delays
 
 __all__ = [
     "check_digest",
@@ -105,7 +106,8 @@ def _write_body(response: httpx.Response, part: Path, offset: int, total: int | 
 def fetch_with_retries(
     client: httpx.Client, url: str, part: Path, size: int | None, label: str, attempts: int, backoff: float
 ) -> None:
-    """Bring `part` to the whole file from `url`, retrying transport errors with a growing pause."""
+    """Bring `part` to the whole file from `url`, retrying transport errors with a doubling pause."""
+    delays = backoff_delays(backoff)
     for attempt in range(1, attempts + 1):
         try:
             _fetch(client, url, part, size, label)
@@ -118,4 +120,4 @@ def fetch_with_retries(
                     f"command again{resume}."
                 ) from exc
             log.warning("%s: %s, retrying (%d/%d)", label, type(exc).__name__, attempt, attempts - 1)
-            time.sleep(backoff * 2 ** (attempt - 1))
+            time.sleep(next(delays))
