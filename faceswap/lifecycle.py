@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -19,6 +18,7 @@ from pathlib import Path
 from faceswap.config import Settings
 from faceswap.constants import CUDA_PROVIDER
 from faceswap.errors import ErrorCode, SwapError
+from faceswap.models.check import FileSignature, file_signature
 from faceswap.models.loader import (
     FaceModels,
     ModelError,
@@ -64,16 +64,15 @@ class ModelState:
     precision: str | None = None
 
 
-def _files_signature(model_dir: Path) -> tuple[tuple[str, int, int], ...]:
-    signature = []
+def _files_signature(model_dir: Path) -> tuple[tuple[str, FileSignature | None], ...]:
+    """Each model file's signature, None where it cannot be stat'ed: a change means another load may work."""
+    signatures = []
     for spec in MODEL_SPECS:
         try:
-            stat = os.stat(model_dir / spec.path)
+            signatures.append((spec.path, file_signature(model_dir / spec.path)))
         except OSError:
-            signature.append((spec.path, -1, -1))
-        else:
-            signature.append((spec.path, stat.st_size, stat.st_mtime_ns))
-    return tuple(signature)
+            signatures.append((spec.path, None))
+    return tuple(signatures)
 
 
 class ModelLifecycle:

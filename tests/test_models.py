@@ -26,7 +26,7 @@ import faceswap.models.registry
 from faceswap.config import Settings
 from faceswap.constants import CPU_PROVIDER, CUDA_PROVIDER
 from faceswap.errors import ErrorCode, ModelFileError, ModelLoadError, SwapError
-from faceswap.models.check import check_model_file, graph_summary, verify_model_dir
+from faceswap.models.check import check_model_file, file_signature, graph_summary, verify_model_dir
 from faceswap.models.loader import (
     Swapper,
     clear_model_cache,
@@ -438,6 +438,20 @@ def test_the_download_command_quotes_a_dir_with_spaces(tmp_path: Path) -> None:
     assert f"python -m faceswap.models download --dir '{directory}'" in error.reason
 
 
+def test_a_file_signature_changes_when_the_file_is_replaced(tmp_path: Path) -> None:
+    path = tmp_path / "model.onnx"
+    path.write_bytes(b"first")
+    before = file_signature(path)
+    assert file_signature(path) == before
+    replacement = tmp_path / "replacement.onnx"
+    replacement.write_bytes(b"other")
+    os.utime(replacement, ns=(before.mtime_ns, before.mtime_ns))
+    replacement.replace(path)
+    after = file_signature(path)
+    assert (after.size, after.mtime_ns) == (before.size, before.mtime_ns)
+    assert after != before
+
+
 def test_the_public_names_are_pinned() -> None:
     assert faceswap.models.loader.__all__ == [
         "FaceModels",
@@ -457,10 +471,12 @@ def test_the_public_names_are_pinned() -> None:
     ]
     assert faceswap.models.check.__all__ == [
         "Dims",
+        "FileSignature",
         "GraphSummary",
         "ModelCheck",
         "check_model_file",
         "file_sha256",
+        "file_signature",
         "graph_summary",
         "last_initializer",
         "verify_model_dir",

@@ -15,6 +15,7 @@ import mmap
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import onnx
@@ -26,10 +27,12 @@ from faceswap.models.registry import MODEL_SPECS, ModelRole, ModelSpec, download
 
 __all__ = [
     "Dims",
+    "FileSignature",
     "GraphSummary",
     "ModelCheck",
     "check_model_file",
     "file_sha256",
+    "file_signature",
     "graph_summary",
     "last_initializer",
     "verify_model_dir",
@@ -72,6 +75,14 @@ class ModelCheck:
         return None if self.sha256 is None else self.sha256 == self.spec.sha256
 
 
+class FileSignature(NamedTuple):
+    """What tells one version of a file from another without reading it."""
+
+    inode: int
+    size: int
+    mtime_ns: int
+
+
 class _TruncatedError(ValueError):
     """The bytes end inside a field."""
 
@@ -91,6 +102,12 @@ def file_sha256(path: Path) -> str:
         while chunk := stream.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def file_signature(path: Path) -> FileSignature:
+    """The file's inode, size and modification time; OSError when it cannot be stat'ed."""
+    stat = path.stat()
+    return FileSignature(stat.st_ino, stat.st_size, stat.st_mtime_ns)
 
 
 def _varint(buf: Buffer, pos: int, end: int) -> tuple[int, int]:

@@ -35,7 +35,13 @@ from insightface.model_zoo.scrfd import SCRFD
 from faceswap.config import Settings
 from faceswap.constants import CPU_PROVIDER, CUDA_PROVIDER
 from faceswap.errors import ModelError, ModelFileError, ModelLoadError
-from faceswap.models.check import ModelCheck, check_model_file, last_initializer, verify_model_dir
+from faceswap.models.check import (
+    ModelCheck,
+    check_model_file,
+    file_signature,
+    last_initializer,
+    verify_model_dir,
+)
 from faceswap.models.precision import choose_precision
 from faceswap.models.registry import DETECTOR, RECOGNIZER, SWAPPER, ModelSpec
 from faceswap.runtime.cpus import quota_bound_cpus
@@ -160,16 +166,11 @@ def session_options(intra_op_threads: int) -> ort.SessionOptions:
     return options
 
 
-def _file_identity(path: Path) -> tuple[int, int, int]:
-    stat = path.stat()
-    return stat.st_ino, stat.st_size, stat.st_mtime_ns
-
-
 def _cache_key(settings: Settings) -> _CacheKey | None:
     """What a load depends on, files' identities included; None when a file cannot be stat'ed."""
     model_dir = settings.model_dir.resolve()
     try:
-        files = tuple(_file_identity(model_dir / spec.path) for spec in (DETECTOR, RECOGNIZER, SWAPPER))
+        files = tuple(file_signature(model_dir / spec.path) for spec in (DETECTOR, RECOGNIZER, SWAPPER))
     except OSError:
         return None
     return (
@@ -342,8 +343,8 @@ def _optimized_copy(path: Path, directory: Path, plan: _Plan, settings: Settings
     the file's identity and ONNX Runtime's version (a copy left by another key stays: remove old ones by
     hand). None, to load the original, when no copy can be made.
     """
-    stat = path.stat()
-    identity = (stat.st_size, stat.st_mtime_ns, ort.__version__, plan.providers, _cpu_model())
+    signature = file_signature(path)
+    identity = (signature.size, signature.mtime_ns, ort.__version__, plan.providers, _cpu_model())
     key = hashlib.blake2b(repr(identity).encode(), digest_size=8).hexdigest()
     folder = directory / f"optimized-{key}"
     if (folder / "model.onnx").is_file():

@@ -22,6 +22,8 @@ import onnx
 import onnxruntime as ort
 from onnxconverter_common.float16 import convert_float_to_float16
 
+from faceswap.models.check import file_signature
+
 __all__ = ["FP16_TOLERANCE", "PrecisionChoice", "choose_precision", "fp16_model_file", "probe_difference"]
 
 log = logging.getLogger(__name__)
@@ -44,8 +46,8 @@ class PrecisionChoice:
 
 def fp16_model_file(source: Path, cache_dir: Path) -> Path:
     """The FP16 conversion of `source`, made once and kept in `cache_dir` (keyed by size and mtime)."""
-    stat = source.stat()
-    target = cache_dir / f"{source.stem}.fp16-{stat.st_size}-{stat.st_mtime_ns}.onnx"
+    signature = file_signature(source)
+    target = cache_dir / f"{source.stem}.fp16-{signature.size}-{signature.mtime_ns}.onnx"
     if target.exists():
         return target
     model = convert_float_to_float16(onnx.load(str(source)), keep_io_types=True)
