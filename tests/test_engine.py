@@ -96,7 +96,7 @@ def test_faces_are_numbered_left_to_right(engine: Engine) -> None:
     canvas = np.full((500, 900, 3), BACKGROUND_BGR, np.uint8)
     boxes = [(600, 60, 760, 260), (40, 200, 200, 400), (320, 120, 480, 320)]
     target = place_faces(canvas, boxes, [1, 2, 3])
-    faces = engine.target_faces(b"ordering", target)
+    faces = engine.faces(b"ordering", target)
     lefts = [round(face.bbox[0]) for face in faces]
     assert lefts == sorted(lefts)
     assert all(abs(left - expected) <= 3 for left, expected in zip(lefts, (40, 320, 600), strict=True))
@@ -252,7 +252,7 @@ def test_checkpoint_stops_the_pipeline(engine: Engine, one_face_png: bytes) -> N
 
 def test_blend_of_a_4000x3000_target_allocates_far_less_than_a_full_frame_buffer(engine: Engine) -> None:
     frame = place_faces(np.full((3000, 4000, 3), BACKGROUND_BGR, np.uint8), [(1800, 1200, 2200, 1700)], [8])
-    faces = engine.target_faces(b"big", frame)
+    faces = engine.faces(b"big", frame)
     full_frame_float_channel = 4000 * 3000 * 4
     _, matrix = align_face(frame, faces[0].keypoints, 128)
     crop = np.zeros((128, 128, 3), np.uint8)

@@ -136,7 +136,7 @@ class Engine:
         with clock.stage("decode"):
             frame = self.load_frame(target, "target")
         checkpoint()
-        faces = self.target_faces(target, frame, clock=clock, recoveries=recoveries)
+        faces = self.faces(target, frame, clock=clock, recoveries=recoveries)
         if reference is not None:
             index, similarity = self._match_reference(
                 reference, frame, faces, min_similarity, clock, recoveries
@@ -182,7 +182,7 @@ class Engine:
         clock = clock or _Stopwatch()
         with clock.stage("decode"):
             frame = self.load_frame(data, "image")
-        return frame, self.target_faces(data, frame, clock=clock)
+        return frame, self.faces(data, frame, clock=clock)
 
     def _match_reference(
         self,
@@ -228,7 +228,7 @@ class Engine:
             return cached
         with clock.stage("decode"):
             pixels = frame() if frame is not None else self.load_frame(source, role)
-        faces = self.target_faces(source, pixels, clock=clock, recoveries=recoveries, digest=digest)
+        faces = self.faces(source, pixels, clock=clock, recoveries=recoveries, digest=digest)
         face = pick_face(faces, index, role)
         with clock.stage("embed"):
             embedding = embed_face(self.models.recognizer, pixels, face)
@@ -245,7 +245,7 @@ class Engine:
             return None
         return pool.start(lambda: self.load_frame(source, "source")).result
 
-    def target_faces(
+    def faces(
         self,
         data: bytes,
         frame: np.ndarray,
