@@ -62,6 +62,7 @@ class ModelState:
     load_seconds: float | None = None
     providers: tuple[str, ...] = ()
     precision: str | None = None
+    synthetic: bool = False
 
 
 def _files_signature(model_dir: Path) -> tuple[tuple[str, FileSignature | None], ...]:
@@ -187,6 +188,7 @@ class ModelLifecycle:
                     load_seconds=elapsed,
                     providers=engine.providers,
                     precision=engine.models.precision,
+                    synthetic=engine.models.synthetic,
                 )
             )
             log.info("models ready in %.2f s on %s", elapsed, ", ".join(engine.providers))

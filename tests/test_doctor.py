@@ -450,3 +450,9 @@ def test_an_unreachable_endpoint_is_said_plainly() -> None:
 def test_a_bad_endpoint_url_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert doctor.main(["smoke", "--endpoint", "ftp://example.com"], {}) == 2
     assert "http(s) URL" in capsys.readouterr().err
+
+
+def test_the_synthetic_pack_is_named_as_such(model_dir: Path) -> None:
+    report = doctor.diagnose(facts(model_dir))
+    summary = by_name(report)["model inswapper_128.onnx"].summary
+    assert "synthetic test models: swaps prove plumbing only" in summary

@@ -486,7 +486,20 @@ def test_the_public_names_are_pinned() -> None:
         "MODEL_SPECS",
         "RECOGNIZER",
         "SWAPPER",
+        "SYNTHETIC_NOTICE",
+        "SYNTHETIC_PRODUCER",
         "ModelRole",
         "ModelSpec",
         "download_command",
     ]
+
+
+def test_only_the_synthetic_pack_is_flagged_synthetic(tmp_path: Path) -> None:
+    write_models(tmp_path)
+    assert [check.synthetic for check in verify_model_dir(tmp_path)] == [True, True, True]
+    swapper = tmp_path / SWAPPER.path
+    model = onnx.load(str(swapper))
+    model.producer_name = "pytorch"
+    onnx.save(model, str(swapper))
+    assert graph_summary(swapper).producer == "pytorch"
+    assert [check.synthetic for check in verify_model_dir(tmp_path)] == [True, True, False]

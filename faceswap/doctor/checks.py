@@ -10,6 +10,7 @@ from typing import Literal
 from faceswap.constants import CUDA_PROVIDER, GiB, MiB, describe_size
 from faceswap.doctor.facts import CudaProbe, Gpu, Memory
 from faceswap.models.check import ModelCheck
+from faceswap.models.registry import SYNTHETIC_NOTICE
 
 __all__ = [
     "REQUIRED",
@@ -166,7 +167,8 @@ def check_models(model_dir: Path, checks: Sequence[ModelCheck]) -> list[Check]:
         name = f"model {check.spec.path}"
         if check.fault is None:
             size = f"{check.size:,} bytes" if check.size is not None else "present"
-            findings.append(Check(name, "ok", f"The {check.spec.label} checks out ({size})."))
+            notice = f" It is one of the {SYNTHETIC_NOTICE}." if check.synthetic else ""
+            findings.append(Check(name, "ok", f"The {check.spec.label} checks out ({size}).{notice}"))
             continue
         kind = "Git LFS pointer" if check.fault.kind == "lfs_pointer" else check.fault.kind.replace("_", " ")
         findings.append(Check(name, "fail", f"{kind}: {check.fault.reason}", (f"model folder: {model_dir}",)))

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse, Response
 from faceswap import __version__
 from faceswap.lifecycle import ModelLifecycle, Status
 from faceswap.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from faceswap.models.registry import SYNTHETIC_NOTICE
 
 __all__ = ["probe_router"]
 
@@ -40,6 +41,8 @@ async def health(request: Request) -> JSONResponse:
             "running": limiter.running,
             "waiting": limiter.waiting,
         }
+        if state.synthetic:
+            body["warning"] = SYNTHETIC_NOTICE
         return JSONResponse(body)
     if state.reason:
         body["reason"] = state.reason

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import mmap
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -23,7 +23,7 @@ from google.protobuf.message import DecodeError
 from onnx import numpy_helper
 
 from faceswap.errors import ModelFileError
-from faceswap.models.registry import MODEL_SPECS, ModelRole, ModelSpec, download_command
+from faceswap.models.registry import MODEL_SPECS, SYNTHETIC_PRODUCER, ModelRole, ModelSpec, download_command
 
 __all__ = [
     "Dims",
@@ -53,6 +53,7 @@ class GraphSummary:
     inputs: tuple[Dims, ...]
     outputs: tuple[Dims, ...]
     last_initializer: Dims | None
+    producer: str = ""
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ class ModelCheck:
     size: int | None
     fault: ModelFileError | None
     sha256: str | None = None
+    synthetic: bool = False
 
     @property
     def ok(self) -> bool:
@@ -214,14 +216,17 @@ def _summarize_model(buf: Buffer) -> GraphSummary:
         raise _MalformedError
     graph: tuple[int, int] | None = None
     has_opset = False
+    producer = ""
     for number, wire, start, end in _fields(buf, 0, len(buf), top=True):
-        if number == 7 and wire == 2:
+        if number == 2 and wire == 2:
+            producer = bytes(buf[start:end]).decode("utf-8", "replace")
+        elif number == 7 and wire == 2:
             graph = (start, end)
         elif number == 8 and wire == 2:
             has_opset = True
     if graph is None or not has_opset:
         raise _TruncatedError
-    return _summarize_graph(buf, *graph)
+    return replace(_summarize_graph(buf, *graph), producer=producer)
 
 
 def _last_field(buf: Buffer, start: int, end: int, number: int, *, top: bool) -> tuple[int, int]:
@@ -352,7 +357,9 @@ def _check_one(model_dir: Path, spec: ModelSpec, checksums: bool) -> ModelCheck:
         fault = exc
     if not path.is_file():
         return ModelCheck(spec, None, fault)
-    return ModelCheck(spec, path.stat().st_size, fault, file_sha256(path) if checksums else None)
+    synthetic = fault is None and graph_summary(path).producer == SYNTHETIC_PRODUCER
+    sha256 = file_sha256(path) if checksums else None
+    return ModelCheck(spec, path.stat().st_size, fault, sha256, synthetic)
 
 
 def verify_model_dir(model_dir: Path, *, checksums: bool = False) -> list[ModelCheck]:

@@ -13,6 +13,7 @@ import httpx
 from faceswap.constants import describe_size
 from faceswap.errors import DownloadError
 from faceswap.models.check import file_sha256
+from faceswap.models.progress import download_progress
 from faceswap.runtime.backoff import backoff_delays
 
 __all__ = [
@@ -86,21 +87,23 @@ def _fetch(client: httpx.Client, url: str, part: Path, size: int | None, label: 
 
 
 def _write_body(response: httpx.Response, part: Path, offset: int, total: int | None, label: str) -> None:
-    received, next_report = offset, 0.1
-    with part.open("r+b" if offset else "wb") as out:
-        out.seek(offset)
-        out.truncate()
-        for chunk in response.iter_raw():
-            out.write(chunk)
-            received += len(chunk)
-            if total is not None and received > total:
-                out.truncate(0)
-                raise DownloadError(f"The server sent more than {total:,} bytes for {label}.")
-            if total and received / total >= next_report:
-                log.info("%s: %d%% of %s", label, int(100 * received / total), describe_size(total))
-                next_report = received / total + 0.1
-        out.flush()
-        os.fsync(out.fileno())
+    received = offset
+    progress = download_progress(label, offset, total)
+    try:
+        with part.open("r+b" if offset else "wb") as out:
+            out.seek(offset)
+            out.truncate()
+            for chunk in response.iter_raw():
+                out.write(chunk)
+                received += len(chunk)
+                if total is not None and received > total:
+                    out.truncate(0)
+                    raise DownloadError(f"The server sent more than {total:,} bytes for {label}.")
+                progress.advance(len(chunk))
+            out.flush()
+            os.fsync(out.fileno())
+    finally:
+        progress.close()
 
 
 def fetch_with_retries(

@@ -43,7 +43,14 @@ from faceswap.models.check import (
     verify_model_dir,
 )
 from faceswap.models.precision import choose_precision
-from faceswap.models.registry import DETECTOR, RECOGNIZER, SWAPPER, ModelSpec
+from faceswap.models.registry import (
+    DETECTOR,
+    RECOGNIZER,
+    SWAPPER,
+    SYNTHETIC_NOTICE,
+    SYNTHETIC_PRODUCER,
+    ModelSpec,
+)
 from faceswap.runtime.cpus import quota_bound_cpus
 from faceswap.runtime.memory import is_out_of_memory, release_free_heap
 
@@ -88,6 +95,7 @@ class FaceModels:
     swapper: Swapper
     providers: tuple[str, ...]
     precision: str = "fp32"
+    synthetic: bool = False
 
 
 @dataclass(frozen=True)
@@ -284,7 +292,10 @@ def _load(settings: Settings) -> FaceModels:
         # Load time, before the models are shared: the FP32 session is released here.
         swapper.session, precision = choice.session, choice.precision
     log.info("models loaded from %s on %s, swapper in %s", model_dir, ", ".join(plan.providers), precision)
-    return FaceModels(detector, recognizer, swapper, plan.providers, precision)
+    synthetic = swapper.session.get_modelmeta().producer_name == SYNTHETIC_PRODUCER
+    if synthetic:
+        log.warning("%s (%s)", SYNTHETIC_NOTICE, model_dir)
+    return FaceModels(detector, recognizer, swapper, plan.providers, precision, synthetic)
 
 
 def cache_dir(model_dir: Path) -> Path:

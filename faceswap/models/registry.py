@@ -7,9 +7,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-__all__ = ["DETECTOR", "MODEL_SPECS", "RECOGNIZER", "SWAPPER", "ModelRole", "ModelSpec", "download_command"]
+__all__ = [
+    "DETECTOR",
+    "MODEL_SPECS",
+    "RECOGNIZER",
+    "SWAPPER",
+    "SYNTHETIC_NOTICE",
+    "SYNTHETIC_PRODUCER",
+    "ModelRole",
+    "ModelSpec",
+    "download_command",
+]
 
 ModelRole = Literal["detector", "recognizer", "swapper"]
+
+SYNTHETIC_PRODUCER = "faceswap.testing.synthetic"
+"""The ONNX producer name of the synthetic pack's files, by which a loaded pack is recognised."""
+SYNTHETIC_NOTICE = "synthetic test models: swaps prove plumbing only"
 
 
 @dataclass(frozen=True)

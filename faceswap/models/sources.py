@@ -106,7 +106,7 @@ DEFAULT_SOURCES: tuple[Source, ...] = (
     Source(
         urls=(
             "https://huggingface.co/ezioruan/inswapper_128.onnx/resolve/main/inswapper_128.onnx",
-            "https://github.com/facefusion/facefusion-assets/releases/download/models/inswapper_128.onnx",
+            "https://huggingface.co/datasets/Gourieff/ReActor/resolve/main/models/inswapper_128.onnx",
         ),
         files=(Artifact(path=SWAPPER.path, size=SWAPPER.size, sha256=SWAPPER.sha256),),
     ),

@@ -33,6 +33,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto
 
+from faceswap.models.registry import SYNTHETIC_PRODUCER
 from faceswap.pipeline.align import ARCFACE_TEMPLATE
 from faceswap.testing.graph import Graph, float_info
 
@@ -63,7 +64,7 @@ BACKGROUND_BGR = (128, 128, 128)
 SWAP_REGION = (8, 0, 120, 112)
 
 MODEL_SEED = 20240611
-PRODUCER = "faceswap.testing.synthetic"
+PRODUCER = SYNTHETIC_PRODUCER
 EMBEDDING_SIZE = 512
 THUMBNAIL_SIDE = 8
 THUMBNAIL_POOL = 14  # 112 / 8
