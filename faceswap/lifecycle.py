@@ -28,7 +28,7 @@ from faceswap.models.loader import (
     load_cpu_swapper,
     load_models,
 )
-from faceswap.models.registry import MODEL_SPECS
+from faceswap.models.registry import MODEL_SPECS, SYNTHETIC_NOTICE
 from faceswap.pipeline.engine import Engine
 from faceswap.runtime.backoff import backoff_delays
 from faceswap.runtime.failpoints import Failpoints
@@ -191,7 +191,8 @@ class ModelLifecycle:
                     synthetic=engine.models.synthetic,
                 )
             )
-            log.info("models ready in %.2f s on %s", elapsed, ", ".join(engine.providers))
+            notice = f" ({SYNTHETIC_NOTICE})" if engine.models.synthetic else ""
+            log.info("models ready in %.2f s on %s%s", elapsed, ", ".join(engine.providers), notice)
             return True
         log.error("model loading failed (attempt %d): %s", attempts, reason)
         self._set(ModelState(Status.FAILED, reason=reason, attempts=attempts))

@@ -47,7 +47,6 @@ from faceswap.models.registry import (
     DETECTOR,
     RECOGNIZER,
     SWAPPER,
-    SYNTHETIC_NOTICE,
     SYNTHETIC_PRODUCER,
     ModelSpec,
 )
@@ -293,8 +292,6 @@ def _load(settings: Settings) -> FaceModels:
         swapper.session, precision = choice.session, choice.precision
     log.info("models loaded from %s on %s, swapper in %s", model_dir, ", ".join(plan.providers), precision)
     synthetic = swapper.session.get_modelmeta().producer_name == SYNTHETIC_PRODUCER
-    if synthetic:
-        log.warning("%s (%s)", SYNTHETIC_NOTICE, model_dir)
     return FaceModels(detector, recognizer, swapper, plan.providers, precision, synthetic)
 
 
