@@ -42,7 +42,17 @@ class Settings(BaseSettings):
     max_dimension: int = Field(1024, ge=64, le=8192, description="Longer side images are downscaled to.")
     max_download_bytes: int = Field(20 * MiB, ge=1024, description="Largest image file accepted, in bytes.")
     max_pixels: int = Field(50_000_000, ge=4096, description="Largest decoded image accepted, in pixels.")
-    max_body_bytes: int = Field(64 * MiB, ge=1024, description="Largest request body accepted, in bytes.")
+    max_body_bytes: int = Field(
+        64 * MiB,
+        ge=1024,
+        description="Ceiling on any request body; each route's cap is sized from its images.",
+    )
+    max_decode_bytes: int = Field(
+        256 * MiB, ge=MiB, description="Memory one decode may use, estimated from the header first."
+    )
+    max_large_decodes: int = Field(
+        2, ge=1, le=64, description="Decodes over max_decode_bytes/8 running at once, per process."
+    )
 
     # Fetching
     allow_private_urls: bool = Field(
@@ -57,6 +67,15 @@ class Settings(BaseSettings):
     max_redirects: int = Field(3, ge=0, le=10, description="Redirects followed per download.")
 
     # Serving
+    max_connections: int = Field(
+        64, ge=2, le=100_000, description="Open connections; a request beyond them is answered 503."
+    )
+    max_header_bytes: int = Field(
+        64 * 1024, ge=4096, le=MiB, description="Largest request line and headers, in bytes."
+    )
+    header_timeout: float = Field(10.0, gt=0, le=300, description="Seconds a client has to send its headers.")
+    body_timeout: float = Field(60.0, gt=0, le=3600, description="Seconds a client has to send its body.")
+    keep_alive_timeout: float = Field(5.0, gt=0, le=300, description="Seconds an idle connection is kept.")
     api_key: SecretStr | None = Field(None, description="When set, requests need Bearer or X-API-Key.")
     request_timeout: float = Field(90.0, gt=0, le=3600, description="Seconds a request may take in all.")
     max_concurrency: int = Field(1, ge=1, le=64, description="Swaps run at once (per accelerator).")

@@ -37,6 +37,7 @@ __all__ = [
     "ModelFileError",
     "ModelLoadError",
     "SwapError",
+    "image_label",
     "image_too_large",
 ]
 
@@ -154,6 +155,11 @@ class DeployError(RuntimeError):
 
 class ConfigError(ValueError):
     """runpod-config.yaml cannot be deployed as written; the message says what to change."""
+
+
+def image_label(role: str) -> str:
+    """How messages name an image: "source image", or just "image" when the role is the image itself."""
+    return "image" if role == "image" else f"{role} image"
 
 
 def image_too_large(role: str, limit: int) -> SwapError:

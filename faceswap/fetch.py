@@ -33,7 +33,7 @@ import httpcore
 import httpx
 
 from faceswap.config import Settings
-from faceswap.errors import BlockedAddressError, ErrorCode, SwapError, image_too_large
+from faceswap.errors import BlockedAddressError, ErrorCode, SwapError, image_label, image_too_large
 from faceswap.pipeline.decode import looks_like_image
 from faceswap.urlguard import (
     IPAddress,
@@ -208,14 +208,17 @@ def _require_image(head: bytes, role: str) -> None:
     """Refuse a body whose first bytes are not an accepted image format."""
     if looks_like_image(head) is None:
         raise SwapError(
-            ErrorCode.INVALID_IMAGE, f"The {role} image URL did not return a JPEG, PNG, WebP or GIF image."
+            ErrorCode.INVALID_IMAGE,
+            f"The {image_label(role)} URL did not return a JPEG, PNG, WebP or GIF image.",
         )
 
 
 def _require_success(response: httpx.Response, role: str) -> None:
     """Refuse a response whose status is not 2xx."""
     if not response.is_success:
-        raise SwapError(ErrorCode.FETCH_FAILED, f"The {role} image URL answered HTTP {response.status_code}.")
+        raise SwapError(
+            ErrorCode.FETCH_FAILED, f"The {image_label(role)} URL answered HTTP {response.status_code}."
+        )
 
 
 def _declared_length(response: httpx.Response) -> int | None:
@@ -228,13 +231,13 @@ async def _read_body(response: httpx.Response, limit: int, role: str) -> bytes:
     """The body, counted while it streams, stopped at the first byte over the limit or a non-image start."""
     declared = _declared_length(response)
     if declared is not None and declared > limit:
-        raise image_too_large(f"{role} image", limit)
+        raise image_too_large(image_label(role), limit)
     body = bytearray()
     sniffed = False
     async for chunk in response.aiter_raw():
         body += chunk
         if len(body) > limit:
-            raise image_too_large(f"{role} image", limit)
+            raise image_too_large(image_label(role), limit)
         if not sniffed and len(body) >= _SNIFF_BYTES:
             _require_image(bytes(body[:_SNIFF_BYTES]), role)
             sniffed = True
@@ -249,16 +252,21 @@ def _mapped_transport_errors(role: str) -> Iterator[None]:
         yield
     except BlockedAddressError as exc:
         raise SwapError(
-            ErrorCode.URL_NOT_ALLOWED, f"The {role} image URL leads to a private or reserved network address."
+            ErrorCode.URL_NOT_ALLOWED,
+            f"The {image_label(role)} URL leads to a private or reserved network address.",
         ) from exc
     except _ResolutionError as exc:
         raise SwapError(
-            ErrorCode.FETCH_FAILED, f"The {role} image URL's host name could not be found."
+            ErrorCode.FETCH_FAILED, f"The {image_label(role)} URL's host name could not be found."
         ) from exc
     except (httpcore.TimeoutException, httpx.TimeoutException) as exc:
-        raise SwapError(ErrorCode.FETCH_TIMEOUT, f"The {role} image host did not answer in time.") from exc
+        raise SwapError(
+            ErrorCode.FETCH_TIMEOUT, f"The {image_label(role)} host did not answer in time."
+        ) from exc
     except (httpcore.ConnectError, httpx.ConnectError) as exc:
-        raise SwapError(ErrorCode.FETCH_FAILED, f"The {role} image host could not be reached.") from exc
+        raise SwapError(
+            ErrorCode.FETCH_FAILED, f"The {image_label(role)} host could not be reached."
+        ) from exc
     except (
         httpcore.NetworkError,
         httpcore.ProtocolError,
@@ -268,7 +276,8 @@ def _mapped_transport_errors(role: str) -> Iterator[None]:
         httpx.StreamError,
     ) as exc:
         raise SwapError(
-            ErrorCode.FETCH_FAILED, f"The {role} image download broke off; try again or use another URL."
+            ErrorCode.FETCH_FAILED,
+            f"The {image_label(role)} download broke off; try again or use another URL.",
         ) from exc
 
 
@@ -325,7 +334,7 @@ class ImageFetcher:
             url,
             allowlist=self._settings.url_allowlist,
             allow_private=self._settings.allow_private_urls,
-            label=f"{role} image",
+            label=image_label(role),
         )
 
     def _redirect_target(self, response: httpx.Response, role: str) -> ParsedTarget:
@@ -334,7 +343,7 @@ class ImageFetcher:
             location = str(response.url.join(response.headers["location"]))
         except (httpx.InvalidURL, ValueError) as exc:
             raise SwapError(
-                ErrorCode.URL_NOT_ALLOWED, f"The {role} image URL redirected to an invalid address."
+                ErrorCode.URL_NOT_ALLOWED, f"The {image_label(role)} URL redirected to an invalid address."
             ) from exc
         return self._check(location, role)
 
@@ -353,7 +362,7 @@ class ImageFetcher:
                 return body
         raise SwapError(
             ErrorCode.URL_NOT_ALLOWED,
-            f"The {role} image URL redirected more than {self._settings.max_redirects} times.",
+            f"The {image_label(role)} URL redirected more than {self._settings.max_redirects} times.",
         )
 
     async def _download_in_time(self, url: str, role: str) -> bytes:
@@ -368,7 +377,7 @@ class ImageFetcher:
         except TimeoutError as exc:
             raise SwapError(
                 ErrorCode.FETCH_TIMEOUT,
-                f"The {role} image download did not finish within {deadline:g} seconds.",
+                f"The {image_label(role)} download did not finish within {deadline:g} seconds.",
             ) from exc
 
     async def fetch(self, url: str, role: str) -> bytes:

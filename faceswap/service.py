@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import pybase64
 
 from faceswap.config import Settings
-from faceswap.errors import ErrorCode, SwapError, image_too_large
+from faceswap.errors import ErrorCode, SwapError, image_label, image_too_large
 from faceswap.fetch import ImageFetcher
 from faceswap.lifecycle import ModelLifecycle
 from faceswap.limiter import Limiter, busy
@@ -38,23 +38,25 @@ T = TypeVar("T")
 
 def decode_base64_image(text: str, role: str, max_bytes: int) -> bytes:
     """The bytes of a base64 image field, size-checked before decoding."""
+    field = "image" if role == "image" else f"{role}_image"
     payload = text.strip()
-    if payload.startswith("data:"):
+    if payload[:5].lower() == "data:":  # a media type and its parameters are case-insensitive (RFC 2397)
         header, comma, payload = payload.partition(",")
+        header = header.lower()
         if not comma or not header.endswith(";base64") or not header.startswith("data:image/"):
             raise SwapError(
                 ErrorCode.INVALID_INPUT,
-                f"{role}_image has a data: prefix that is not data:image/...;base64,",
+                f"{field} has a data: prefix that is not data:image/...;base64,",
             )
     payload = "".join(payload.split())
     if len(payload) // 4 * 3 > max_bytes + 3:
-        raise image_too_large(f"{role} image", max_bytes)
+        raise image_too_large(image_label(role), max_bytes)
     try:
         data = pybase64.b64decode(payload, validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise SwapError(ErrorCode.INVALID_INPUT, f"{role}_image is not valid base64.") from exc
+        raise SwapError(ErrorCode.INVALID_INPUT, f"{field} is not valid base64.") from exc
     if len(data) > max_bytes:
-        raise image_too_large(f"{role} image", max_bytes)
+        raise image_too_large(image_label(role), max_bytes)
     return data
 
 

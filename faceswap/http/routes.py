@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 
 from faceswap.constants import OutputFormat
-from faceswap.errors import ClientGoneError, image_too_large
+from faceswap.errors import ClientGoneError, image_label, image_too_large
 from faceswap.http.errors import ERROR_RESPONSES, request_id_of
 from faceswap.schemas import (
     FacesInput,
@@ -53,7 +53,7 @@ RequestId = Annotated[str, Depends(request_id_of)]
 async def _read_upload(upload: UploadFile, role: str, limit: int) -> bytes:
     data = await upload.read(limit + 1)
     if len(data) > limit:
-        raise image_too_large(f"{role} image", limit)
+        raise image_too_large(image_label(role), limit)
     return data
 
 

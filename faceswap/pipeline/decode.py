@@ -2,7 +2,8 @@
 
 Decoding runs in an order that allocates nothing large before the limits are checked:
 
-    magic bytes (allow-list) ─▶ declared size from the header (pixel limit) ─▶ pixels
+    magic bytes (allow-list) ─▶ declared size from the header (pixel limit) ─▶ the decode's peak memory,
+    estimated from the header (budget.py: refused over the budget, large ones a few at a time) ─▶ pixels
     (libjpeg-turbo through simplejpeg, or OpenCV, where they are faster, safe and give the same pixels;
     Pillow otherwise) ─▶ EXIF orientation ─▶ BGR
 
@@ -26,8 +27,9 @@ import numpy as np
 import simplejpeg
 from PIL import ExifTags, GifImagePlugin, Image, ImageFile, JpegImagePlugin, PngImagePlugin, WebPImagePlugin
 
-from faceswap.errors import ErrorCode, SwapError
+from faceswap.errors import ErrorCode, SwapError, image_label
 from faceswap.pipeline.arrays import Frame
+from faceswap.pipeline.budget import DecodeBudget, DecodePlan
 
 __all__ = [
     "DecodedImage",
@@ -94,7 +96,12 @@ def looks_like_image(data: bytes) -> ImageFormat | None:
 
 
 def decode_image(
-    data: bytes, *, max_pixels: int, role: str = "image", max_dimension: int | None = None
+    data: bytes,
+    *,
+    max_pixels: int,
+    role: str = "image",
+    max_dimension: int | None = None,
+    budget: DecodeBudget | None = None,
 ) -> DecodedImage:
     """Decode an accepted image to an upright uint8 HxWx3 BGR frame, refusing anything over `max_pixels`.
 
@@ -102,6 +109,7 @@ def decode_image(
     to 8 bits; animated images give their first frame. With `max_dimension`, a JPEG may be decoded at
     1/2, 1/4 or 1/8 scale (in the DCT, much faster) while its longer side stays at least `max_dimension`;
     callers still call `fit_within`. `role` ("source", "target") names the image in error messages.
+    With `budget`, a decode whose estimated peak memory exceeds it is refused as IMAGE_TOO_LARGE unstarted.
     """
     fmt = _accepted_format(data, role)
     declared = _declared_size(data, fmt, role)
@@ -111,7 +119,14 @@ def decode_image(
         with _OPENERS[fmt](io.BytesIO(data)) as image:
             _check_pixels(image.size, max_pixels, role)
             orientation = _orientation(image)
-            pixels = _pixels(image, data, fmt, role, max_dimension)
+            plan = _plan(image, fmt, max_dimension)
+            if budget is None:
+                pixels = _pixels(image, data, fmt, role, plan.scale)
+            elif not budget.fits(plan):
+                raise _over_budget(role, image.size)
+            else:
+                with budget.admitted(plan):
+                    pixels = _pixels(image, data, fmt, role, plan.scale)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise _too_large(role) from exc
     except _DECODE_ERRORS as exc:
@@ -207,7 +222,31 @@ def _check_pixels(size: tuple[int, int], max_pixels: int, role: str) -> None:
 
 def _the(role: str) -> str:
     """How messages name the image: "The source image", or "The image" when no role was given."""
-    return "The image" if role == "image" else f"The {role} image"
+    return f"The {image_label(role)}"
+
+
+def _over_budget(role: str, size: tuple[int, int]) -> SwapError:
+    width, height = size
+    return SwapError(
+        ErrorCode.IMAGE_TOO_LARGE,
+        f"{_the(role)} is {width}x{height} pixels in a format too costly to decode at that size; "
+        "send a smaller image or a baseline JPEG.",
+    )
+
+
+def _plan(image: ImageFile.ImageFile, fmt: ImageFormat, max_dimension: int | None) -> DecodePlan:
+    """How `image` will be decoded, read from its header: what the budget estimates from."""
+    fast = _libjpeg_or_libwebp_decodes(image, fmt)
+    progressive = fmt == "jpeg" and bool(image.info.get("progressive") or image.info.get("progression"))
+    return DecodePlan(
+        size=image.size,
+        mode=image.mode,
+        alpha=image.mode in _ALPHA_MODES or "transparency" in image.info,
+        fast=fast,
+        scale=_jpeg_scale(image.size, max_dimension) if fast and fmt == "jpeg" else 1,
+        progressive=progressive,
+        components=int(getattr(image, "layers", 3) or 3),
+    )
 
 
 def _too_large(role: str) -> SwapError:
@@ -231,13 +270,10 @@ def _orientation(image: ImageFile.ImageFile) -> int:
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
-def _pixels(
-    image: ImageFile.ImageFile, data: bytes, fmt: ImageFormat, role: str, max_dimension: int | None
-) -> Frame:
+def _pixels(image: ImageFile.ImageFile, data: bytes, fmt: ImageFormat, role: str, scale: int) -> Frame:
     if not _libjpeg_or_libwebp_decodes(image, fmt):
         return _pillow_pixels(image)
     width, height = image.size
-    scale = _jpeg_scale(image.size, max_dimension) if fmt == "jpeg" else 1
     shape = (-(-height // scale), -(-width // scale), 3)
     pixels = _simplejpeg_pixels(data, shape) if fmt == "jpeg" else None
     if pixels is None:
@@ -293,15 +329,19 @@ def _pillow_pixels(image: ImageFile.ImageFile) -> Frame:
     if image.mode in _ALPHA_MODES or "transparency" in image.info:
         white = Image.new("RGBA", image.size, _WHITE)
         rgb = Image.alpha_composite(white, image.convert("RGBA")).convert("RGB")
+    elif image.mode in ("L", "1"):
+        return cv2.cvtColor(np.asarray(image.convert("L")), cv2.COLOR_GRAY2BGR)
     else:
-        rgb = image.convert("RGB")
+        rgb = image if image.mode == "RGB" else image.convert("RGB")
     return cv2.cvtColor(np.asarray(rgb), cv2.COLOR_RGB2BGR)
 
 
 def _gray16_to_8(image: Image.Image) -> np.ndarray:
     """16-bit grey scaled (not clipped) to 8 bits, the transparent grey level (if any) painted white."""
-    samples = np.asarray(image).astype(np.int64)
-    gray = (np.clip(samples, 0, 0xFFFF) >> 8).astype(np.uint8)
+    samples = np.asarray(image)
+    if samples.dtype != np.uint16:  # mode "I": 32-bit samples, clipped into 16 bits in place of a copy
+        samples = np.clip(samples, 0, 0xFFFF, out=np.array(samples))
+    gray = (samples >> 8).astype(np.uint8)
     key = image.info.get("transparency")
     if isinstance(key, int):
         gray[samples == key] = 255

@@ -8,7 +8,7 @@ from typing import Protocol
 
 import numpy as np
 
-from faceswap.errors import ErrorCode, SwapError
+from faceswap.errors import ErrorCode, SwapError, image_label
 from faceswap.pipeline.arrays import Frame, Points
 
 __all__ = ["Detector", "Face", "detect_faces", "detection_size", "order_faces", "pick_face"]
@@ -87,11 +87,11 @@ def pick_face(faces: list[Face], index: int, role: str) -> Face:
             ErrorCode.INVALID_INPUT, f"{role}_index must be 1 or more (faces are numbered from 1)."
         )
     if not faces:
-        raise SwapError(ErrorCode.NO_FACE, f"No face was found in the {role} image.")
+        raise SwapError(ErrorCode.NO_FACE, f"No face was found in the {image_label(role)}.")
     if index > len(faces):
         noun = "face" if len(faces) == 1 else "faces"
         raise SwapError(
             ErrorCode.FACE_INDEX_OUT_OF_RANGE,
-            f"{role}_index {index} is out of range: the {role} image has {len(faces)} {noun}.",
+            f"{role}_index {index} is out of range: the {image_label(role)} has {len(faces)} {noun}.",
         )
     return faces[index - 1]

@@ -27,6 +27,7 @@ from faceswap.errors import ErrorCode, SwapError
 from faceswap.models.loader import FaceModels, Swapper
 from faceswap.pipeline.align import align_face
 from faceswap.pipeline.blend import paste_back
+from faceswap.pipeline.budget import DecodeBudget
 from faceswap.pipeline.decode import decode_image, fit_within
 from faceswap.pipeline.detect import Face, detect_faces, pick_face
 from faceswap.pipeline.embed import embed_face, identity_latent
@@ -109,6 +110,7 @@ class Engine:
         self.identities: LruCache[SourceIdentity] = LruCache(settings.embedding_cache_size)
         self.detections: LruCache[list[Face]] = LruCache(settings.detection_cache_size)
         self._shrink_options = shrink_arena_options(models.providers)
+        self.decode_budget = DecodeBudget(settings.max_decode_bytes, settings.max_large_decodes)
 
     def swap(
         self,
@@ -201,7 +203,11 @@ class Engine:
     def load_frame(self, data: bytes, role: str) -> np.ndarray:
         """Decode, orient and downscale an image to the working size (a frame this engine owns)."""
         decoded = decode_image(
-            data, max_pixels=self.settings.max_pixels, role=role, max_dimension=self.settings.max_dimension
+            data,
+            max_pixels=self.settings.max_pixels,
+            role=role,
+            max_dimension=self.settings.max_dimension,
+            budget=self.decode_budget,
         )
         frame = fit_within(decoded.pixels, self.settings.max_dimension)
         return frame if frame.flags.writeable and frame.flags.c_contiguous else np.ascontiguousarray(frame)
