@@ -259,6 +259,14 @@ def _mapped_transport_errors(role: str) -> Iterator[None]:
         raise SwapError(
             ErrorCode.FETCH_FAILED, f"The {image_label(role)} URL's host name could not be found."
         ) from exc
+    except httpx.InvalidURL as exc:  # a redirect whose Location is no URL ("data:...", a backslashed host)
+        raise SwapError(
+            ErrorCode.URL_NOT_ALLOWED, f"The {image_label(role)} URL redirected to an invalid address."
+        ) from exc
+    except UnicodeError as exc:  # a host name the IDNA codec refuses, met while connecting
+        raise SwapError(
+            ErrorCode.FETCH_FAILED, f"The {image_label(role)} URL's host name could not be found."
+        ) from exc
     except (httpcore.TimeoutException, httpx.TimeoutException) as exc:
         raise SwapError(
             ErrorCode.FETCH_TIMEOUT, f"The {image_label(role)} host did not answer in time."

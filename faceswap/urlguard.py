@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
 
 import httpx
+import idna
 
 from faceswap.errors import ErrorCode, SwapError
 
@@ -229,7 +230,20 @@ def _literal_address(host: str, label: str) -> IPAddress | None:
         raise _refuse(label, "has a malformed host address") from exc
     if address is None and not set(host) <= _HOST_NAME_CHARACTERS:
         raise _refuse(label, "has a host name with characters that are not allowed")
+    if address is None and not _valid_idna(host):
+        raise _refuse(label, "has an international host name that is not valid")
     return address
+
+
+def _valid_idna(host: str) -> bool:
+    """Whether every punycode label ("xn--...") decodes to a name IDNA 2008 allows, as the client needs."""
+    try:
+        for label in host.split("."):
+            if label.startswith("xn--"):
+                idna.decode(label)
+    except (idna.IDNAError, UnicodeError):
+        return False
+    return True
 
 
 def check_url(

@@ -16,10 +16,10 @@ from faceswap.config import Settings, get_settings
 from faceswap.fetch import ImageFetcher
 from faceswap.http.admin import admin_router
 from faceswap.http.auth import key_checker
-from faceswap.http.errors import add_error_handlers, too_large, unauthorized
-from faceswap.http.middleware import RequestGuard
+from faceswap.http.errors import add_error_handlers, invalid_body, too_large, unauthorized
+from faceswap.http.middleware import BodyPolicy, RequestGuard
 from faceswap.http.probes import probe_router
-from faceswap.http.routes import work_router
+from faceswap.http.routes import body_limits, work_router
 from faceswap.lifecycle import ModelLifecycle
 from faceswap.logs import configure_logging
 from faceswap.metrics import Metrics, RequestMetrics
@@ -68,6 +68,12 @@ def _lifespan(
     return lifespan  # type: ignore[return-value]
 
 
+def _body_limits(settings: Settings) -> dict[str, int]:
+    """Each route's body cap; the admin routes take a few small fields (and only with the API key)."""
+    admin = {"/failpoints": 64 * 1024} if settings.api_key is not None else {}
+    return body_limits(settings) | admin
+
+
 def create_app(
     settings: Settings | None = None,
     lifecycle: ModelLifecycle | None = None,
@@ -96,13 +102,8 @@ def create_app(
     app.state.failpoints = lifecycle.failpoints
     app.state.metrics = metrics = Metrics()
     app.add_middleware(RequestMetrics, metrics=metrics)
-    app.add_middleware(
-        RequestGuard,
-        max_body_bytes=settings.max_body_bytes,
-        too_large=too_large,
-        authorize=key_checker(settings),
-        unauthorized=unauthorized,
-    )
+    body = BodyPolicy(_body_limits(settings), settings.body_timeout, too_large, invalid_body)
+    app.add_middleware(RequestGuard, body=body, authorize=key_checker(settings), unauthorized=unauthorized)
     add_error_handlers(app)
     app.include_router(work_router)
     app.include_router(probe_router)

@@ -20,6 +20,7 @@ __all__ = [
     "RUNPOD_KEPT_CODES",
     "add_error_handlers",
     "error_payload",
+    "invalid_body",
     "request_id_of",
     "too_large",
     "unauthorized",
@@ -28,6 +29,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 UNPARSEABLE_BODY = "The request body could not be parsed: send UTF-8 JSON that is not deeply nested."
+UNPARSEABLE_FORM = (
+    "The multipart form could not be parsed: send the images as multipart/form-data file fields."
+)
 
 RUNPOD_KEPT_CODES = frozenset(
     {ErrorCode.UNAUTHORIZED, ErrorCode.IMAGE_TOO_LARGE, ErrorCode.BUSY, ErrorCode.NOT_READY}
@@ -86,6 +90,11 @@ def too_large(path: str, request_id: str, limit: int) -> tuple[int, dict[str, An
     return error_payload(path, request_id, image_too_large("request body", limit))
 
 
+def invalid_body(path: str, request_id: str, message: str) -> tuple[int, dict[str, Any]]:
+    """The answer to a body refused before parsing (late, too structured, not JSON); `message` says why."""
+    return error_payload(path, request_id, SwapError(ErrorCode.INVALID_INPUT, message))
+
+
 def unauthorized(path: str, request_id: str) -> tuple[int, dict[str, Any]]:
     """The answer to a request without the API key."""
     error = SwapError(
@@ -101,8 +110,12 @@ async def _swap_error(request: Request, exc: SwapError) -> JSONResponse:
 
 
 async def _http_error(request: Request, exc: HTTPException) -> Response:
-    if exc.status_code == 400:  # FastAPI could not parse the body: not UTF-8, or nested too deeply
-        return error_response(request, SwapError(ErrorCode.INVALID_INPUT, UNPARSEABLE_BODY))
+    if (
+        exc.status_code == 400
+    ):  # FastAPI could not parse the body: a broken form, not UTF-8, nested too deeply
+        form = request.headers.get("content-type", "").lower().startswith("multipart/")
+        message = UNPARSEABLE_FORM if form else UNPARSEABLE_BODY
+        return error_response(request, SwapError(ErrorCode.INVALID_INPUT, message))
     return await http_exception_handler(request, exc)
 
 

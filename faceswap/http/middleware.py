@@ -1,22 +1,29 @@
-"""ASGI middleware: a request id on every request and log line, the API key, and the body cap."""
+"""ASGI middleware: a request id on every request and log line, the API key, and each route's body budget."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from faceswap.http.jsonbody import is_json, parse_json_body
 from faceswap.logs import request_id_var
 
-__all__ = ["RequestGuard", "new_request_id"]
+__all__ = ["BodyPolicy", "RequestGuard", "new_request_id"]
+
+log = logging.getLogger(__name__)
 
 REQUEST_ID_HEADER = b"x-request-id"
 _VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 TooLargeBody = Callable[[str, str, int], tuple[int, dict[str, object]]]
+InvalidBody = Callable[[str, str, str], tuple[int, dict[str, object]]]
 Unauthorized = Callable[[str, str], tuple[int, dict[str, object]]]
 Authorize = Callable[[Scope], bool]
 
@@ -37,33 +44,52 @@ def _incoming_request_id(scope: Scope) -> str | None:
 def _declared_length(scope: Scope) -> int | None:
     for name, value in scope.get("headers", ()):
         if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
+            return int(value) if value.isdigit() and len(value) <= 18 else None
     return None
 
 
+def _has_body(scope: Scope) -> bool:
+    """Whether the request announces a body (a non-zero length, or a transfer coding)."""
+    for name, value in scope.get("headers", ()):
+        if name == b"transfer-encoding" or (name == b"content-length" and value.strip(b"0 ")):
+            return True
+    return False
+
+
+@dataclass(frozen=True)
+class BodyPolicy:
+    """What a request body may cost: a cap per path (a path not named takes no body) and a deadline."""
+
+    limits: Mapping[str, int]
+    timeout: float
+    too_large: TooLargeBody
+    invalid: InvalidBody
+
+
+Answer = tuple[int, dict[str, object]]
+
+
 class RequestGuard:
-    """Assigns the request id (honouring a sane X-Request-ID), checks the API key, caps the body.
+    """Assigns the request id (honouring a sane X-Request-ID), checks the API key, bounds the body.
 
     Both checks come before a byte of the body is read: a request `authorize(scope)` refuses is
-    answered with `unauthorized(path, request_id)`; the body is then counted as it arrives and
-    replayed to the app, and one byte over `max_body_bytes` answers `too_large(path, request_id, limit)`.
+    answered with `unauthorized(path, request_id)`. A path `body.limits` does not name never has its body
+    read (the answer closes the connection instead). Otherwise the body is counted as it arrives, one byte
+    over the path's cap answers `too_large`, and a body not complete within `body.timeout` seconds or
+    not acceptable JSON answers `invalid`; a body cut short by a disconnect is never handed on. A JSON
+    body is parsed off the event loop (jsonbody.py) and the route reads the parsed value.
     """
 
     def __init__(
         self,
         app: ASGIApp,
         *,
-        max_body_bytes: int,
-        too_large: TooLargeBody,
+        body: BodyPolicy,
         authorize: Authorize | None = None,
         unauthorized: Unauthorized | None = None,
     ) -> None:
         self.app = app
-        self.max_body_bytes = max_body_bytes
-        self.too_large = too_large
+        self.body = body
         self.authorize = authorize
         self.unauthorized = unauthorized
 
@@ -80,6 +106,7 @@ class RequestGuard:
             request_id_var.reset(token)
 
     async def _guarded(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
+        close = [(b"connection", b"close")]
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -90,36 +117,64 @@ class RequestGuard:
 
         if self.authorize is not None and self.unauthorized is not None and not self.authorize(scope):
             status, payload = self.unauthorized(scope["path"], request_id)
-            await _answer(send_with_id, status, payload, [(b"www-authenticate", b'Bearer realm="faceswap"')])
+            headers = [(b"www-authenticate", b'Bearer realm="faceswap"')]
+            await _answer(send_with_id, status, payload, headers + (close if _has_body(scope) else []))
             return
-        if scope["method"] in ("GET", "HEAD", "OPTIONS"):
-            await self.app(scope, receive, send_with_id)
+        limit = self.body.limits.get(scope["path"])
+        if limit is None or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            unread = _has_body(scope)
+            await self.app(scope, _no_body(receive), _closing(send_with_id) if unread else send_with_id)
             return
-        body = await self._read_body(scope, receive)
-        if body is None:
-            status, payload = self.too_large(scope["path"], request_id, self.max_body_bytes)
-            await _answer(send_with_id, status, payload, [(b"connection", b"close")])
+        outcome = await self._read_body(scope, receive, limit, request_id)
+        if outcome is None:
+            log.info("the client went away before sending its whole body; nothing was processed")
             return
-        await self.app(scope, _replay(body, receive), send_with_id)
+        if isinstance(outcome, tuple):
+            await _answer(send_with_id, *outcome, close)
+            return
+        await self.app(scope, _replay(outcome, receive), send_with_id)
 
-    async def _read_body(self, scope: Scope, receive: Receive) -> bytes | None:
+    async def _read_body(
+        self, scope: Scope, receive: Receive, limit: int, request_id: str
+    ) -> bytes | Answer | None:
+        """The whole body (parsed too when JSON), an answer refusing it, or None when the client left."""
+        path = scope["path"]
         declared = _declared_length(scope)
-        if declared is not None and declared > self.max_body_bytes:
+        if declared is not None and declared > limit:
+            return self.body.too_large(path, request_id, limit)
+        try:
+            async with asyncio.timeout(self.body.timeout):
+                body, complete = await _received(receive, limit)
+        except TimeoutError:
+            message = f"The request body did not arrive within {self.body.timeout:g} seconds."
+            return self.body.invalid(path, request_id, message)
+        if body is None:
+            return self.body.too_large(path, request_id, limit)
+        if not complete or (declared is not None and len(body) != declared):
             return None
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                break
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_body_bytes:
-                return None
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        return b"".join(chunks)
+        if is_json(scope):
+            try:
+                await parse_json_body(scope, body)
+            except ValueError as exc:
+                return self.body.invalid(path, request_id, str(exc))
+        return body
+
+
+async def _received(receive: Receive, limit: int) -> tuple[bytes | None, bool]:
+    """The body's bytes (None past `limit`) and whether it ended, rather than the client leaving first."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return b"", False
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None, True
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks), True
 
 
 async def _answer(
@@ -138,6 +193,22 @@ async def _answer(
         }
     )
     await send({"type": "http.response.body", "body": content})
+
+
+def _no_body(receive: Receive) -> Receive:
+    """A receive that gives the app an empty body first: a route that takes none never reads the wire."""
+    return _replay(b"", receive)
+
+
+def _closing(send: Send) -> Send:
+    """A send whose answer closes the connection, so a body left unread is never read after it."""
+
+    async def closing(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), (b"connection", b"close")]}
+        await send(message)
+
+    return closing
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

@@ -11,9 +11,11 @@ import orjson
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 
+from faceswap.config import Settings
 from faceswap.constants import OutputFormat
 from faceswap.errors import ClientGoneError, image_label, image_too_large
 from faceswap.http.errors import ERROR_RESPONSES, request_id_of
+from faceswap.http.jsonbody import ParsedJSONRoute
 from faceswap.schemas import (
     FacesInput,
     FacesOutput,
@@ -26,12 +28,15 @@ from faceswap.schemas import (
 )
 from faceswap.service import SwapService
 
-__all__ = ["ImageJSONResponse", "work_router"]
+__all__ = ["ImageJSONResponse", "body_limits", "work_router"]
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 DISCONNECT_POLL = 0.25
+_INDEX_DIGITS = 9
+_FIELDS_BYTES = 64 * 1024
+"""Room in a body for everything but the images: field names, indexes, options, multipart headers."""
 
 
 class ImageJSONResponse(JSONResponse):
@@ -58,9 +63,13 @@ async def _read_upload(upload: UploadFile, role: str, limit: int) -> bytes:
 
 
 def _index_or_word(text: str) -> int | str:
-    """A form field's number as an int (for validation), anything else as it was sent."""
+    """A form field's number as an int (for validation), anything else as it was sent.
+
+    Digits beyond any valid index stay text (refused by validation): int() of thousands of digits is
+    quadratic, and past 4300 digits it raises.
+    """
     value = text.strip()
-    return int(value) if value.isascii() and value.isdigit() else value
+    return int(value) if value.isascii() and value.isdigit() and len(value) <= _INDEX_DIGITS else value
 
 
 def _wants_image(accept: str) -> bool:
@@ -90,7 +99,24 @@ async def _unless_client_leaves(request: Request, work: Awaitable[T]) -> T:
             raise ClientGoneError
 
 
-work_router = APIRouter(responses=ERROR_RESPONSES)
+def body_limits(settings: Settings) -> dict[str, int]:
+    """The largest body each work route can need, from the image caps (never over `max_body_bytes`).
+
+    JSON carries up to three images (source, target, a target reference) in base64, plus a data: prefix;
+    the form carries two files as they are.
+    """
+    image = settings.max_download_bytes
+    base64_image = -(-image // 3) * 4 + 256
+    limits = {
+        "/swap": 3 * base64_image,
+        "/runsync": 3 * base64_image,
+        "/faces": base64_image,
+        "/swap/upload": 2 * image,
+    }
+    return {path: min(size + _FIELDS_BYTES, settings.max_body_bytes) for path, size in limits.items()}
+
+
+work_router = APIRouter(responses=ERROR_RESPONSES, route_class=ParsedJSONRoute)
 
 
 @work_router.post("/swap", response_model=SwapOutput, response_class=ImageJSONResponse, tags=["swap"])
