@@ -9,6 +9,7 @@ import os
 import sys
 
 from faceswap.http.app import create_app
+from faceswap.http.connection import ConnectionLimits
 from faceswap.http.server import listen_address, serve
 
 app = create_app()
@@ -22,7 +23,8 @@ def main() -> int:
         sys.stderr.write(f"error: {exc}\n")
         return 2
     settings = app.state.settings
-    asyncio.run(serve(app, address, settings.log_level.lower(), settings.drain_timeout))
+    limits = ConnectionLimits.from_settings(settings)
+    asyncio.run(serve(app, address, settings.log_level.lower(), settings.drain_timeout, limits))
     return 0
 
 

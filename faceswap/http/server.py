@@ -2,7 +2,8 @@
 
 The app listens on PORT and, when PORT_HEALTH differs, only its probes (/ping, /health) also answer
 on PORT_HEALTH: one process, one event loop, one model load. SIGTERM gives in-flight requests the
-drain timeout to finish, and neither port sends a ``server`` header.
+drain timeout to finish, and neither port sends a ``server`` header. With ConnectionLimits (what
+``python main_fixed.py`` passes) each connection's headers, idle time and count are bounded.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from dataclasses import dataclass
 import uvicorn
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from faceswap.http.connection import ConnectionLimits
 
 __all__ = [
     "DEFAULT_PORT",
@@ -81,9 +84,14 @@ class _ProbeServer(uvicorn.Server):
 
 
 def server_configs(
-    app: ASGIApp, address: ListenAddress, log_level: str = "info", drain_timeout: float | None = None
+    app: ASGIApp,
+    address: ListenAddress,
+    log_level: str = "info",
+    drain_timeout: float | None = None,
+    limits: ConnectionLimits | None = None,
 ) -> list[uvicorn.Config]:
     """The app's server config and, when the probes have a port of their own, theirs."""
+    bounded = limits.uvicorn_options() if limits is not None else {}
     configs = [
         uvicorn.Config(
             app,
@@ -93,6 +101,7 @@ def server_configs(
             log_level=log_level,
             server_header=False,
             timeout_graceful_shutdown=drain_timeout,
+            **bounded,
         )
     ]
     if address.health_port is not None:
@@ -105,19 +114,24 @@ def server_configs(
                 log_level=log_level,
                 access_log=False,
                 server_header=False,
+                **bounded,
             )
         )
     return configs
 
 
 async def serve(
-    app: ASGIApp, address: ListenAddress, log_level: str = "info", drain_timeout: float | None = None
+    app: ASGIApp,
+    address: ListenAddress,
+    log_level: str = "info",
+    drain_timeout: float | None = None,
+    limits: ConnectionLimits | None = None,
 ) -> None:
     """Serve `app` (its lifespan runs once) and, on a separate health port, only its probes.
 
-    On SIGTERM in-flight requests get `drain_timeout` seconds to finish.
+    On SIGTERM in-flight requests get `drain_timeout` seconds to finish; `limits` bound each connection.
     """
-    main_config, *probe_configs = server_configs(app, address, log_level, drain_timeout)
+    main_config, *probe_configs = server_configs(app, address, log_level, drain_timeout, limits)
     main = uvicorn.Server(main_config)
     if not probe_configs:
         await main.serve()
