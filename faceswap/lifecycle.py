@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
+import shlex
 import threading
 import time
 from collections.abc import Callable
@@ -204,9 +206,13 @@ class ModelLifecycle:
             self._retry_task = asyncio.get_running_loop().create_task(self.run(), name="model-loader")
 
     def _without_paths(self, reason: str) -> str:
-        """`reason` with an absolute model dir shown as $FACESWAP_MODEL_DIR: clients see these reasons too."""
+        """`reason` with the model dir (as set, and absolute) shown as $FACESWAP_MODEL_DIR: clients see it."""
         model_dir = self.settings.model_dir
-        return reason.replace(str(model_dir), "$FACESWAP_MODEL_DIR") if model_dir.is_absolute() else reason
+        for shown in sorted({str(model_dir.absolute()), str(model_dir)}, key=len, reverse=True):
+            as_path = rf"(?<![\w.~/-])(?:\./)?{re.escape(shown)}(?=/)"
+            as_argument = rf"(?<=--dir ){re.escape(shlex.quote(shown))}(?![\w/-])"
+            reason = re.sub(f"{as_path}|{as_argument}", "$FACESWAP_MODEL_DIR", reason)
+        return reason
 
     async def run(self) -> None:
         """Load in a thread; on failure retry with backoff, then retry whenever the files change."""

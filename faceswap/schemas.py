@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -240,6 +241,16 @@ def output_body(output: SwapOutput | FacesOutput) -> dict[str, Any]:
     return body
 
 
+_FIELD_SHOWN = 40
+_UNSHOWN_CHARACTERS = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def _shown_field(part: object) -> str:
+    """A field name (sent by the client, so possibly anything) as an error message may repeat it."""
+    text = _UNSHOWN_CHARACTERS.sub("?", str(part))
+    return text if len(text) <= _FIELD_SHOWN else text[: _FIELD_SHOWN - 3] + "..."
+
+
 def validation_message(errors: list[Any]) -> str:
     """One readable sentence from pydantic's error list."""
     if not errors:
@@ -247,7 +258,7 @@ def validation_message(errors: list[Any]) -> str:
     first = errors[0]
     if first.get("type") == "json_invalid":
         return "The request body is not valid JSON."
-    location = ".".join(str(part) for part in first.get("loc", ()) if part != "body")
+    location = ".".join(_shown_field(part) for part in first.get("loc", ()) if part != "body")
     message = str(first.get("msg", "is not valid")).removeprefix("Value error, ")
     if first.get("type") == "extra_forbidden":
         message = "is not a known field"

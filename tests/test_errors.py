@@ -44,6 +44,7 @@ def test_public_names_are_pinned() -> None:
         "ModelFileError",
         "ModelLoadError",
         "SwapError",
+        "image_label",
         "image_too_large",
     ]
 

@@ -70,7 +70,7 @@ def _lifespan(
 
 def _body_limits(settings: Settings) -> dict[str, int]:
     """Each route's body cap; the admin routes take a few small fields (and only with the API key)."""
-    admin = {"/failpoints": 64 * 1024} if settings.api_key is not None else {}
+    admin = {"/admin/failpoints": 64 * 1024} if settings.api_key is not None else {}
     return body_limits(settings) | admin
 
 
