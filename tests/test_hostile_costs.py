@@ -1,0 +1,268 @@
+"""What a hostile client can cost: every attack of docs/security.md's table, each answered with a bound.
+
+One ``python main_fixed.py`` (the production command, so the connection limits apply) serves the
+module on 127.0.0.1 with an API key, short header and body deadlines and a small connection cap; its
+resident memory is read from /proc while each attack runs, and a /health probe is timed meanwhile.
+The attacks are scripts/hostile_probe.py's, which measures the same rows for the table.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from faceswap.config import Settings
+from faceswap.http.app import create_app
+from faceswap.http.middleware import RequestGuard
+from scripts import hostile_probe as probe
+from tests.conftest import derive
+from tests.servers import ROOT, app_in_thread, wait_until
+
+MiB = 1024 * 1024
+MEMORY_BOUND = 64 * MiB
+ANSWERED_WITHIN = 10.0
+HEALTH_WITHIN = 5.0
+HEADER_TIMEOUT = 2.0
+BODY_TIMEOUT = 3.0
+MAX_CONNECTIONS = 16
+SECRET = "query-secret-93b1"
+
+
+@dataclass
+class Running:
+    """The service's base URL, its process id and its log file."""
+
+    url: str
+    pid: int
+    log: Path
+
+
+@pytest.fixture(scope="module")
+def running(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    workdir = tmp_path_factory.mktemp("hostile-costs")
+    (workdir / "pack").symlink_to(model_dir, target_is_directory=True)
+    limits = {
+        "FACESWAP_HEADER_TIMEOUT": str(HEADER_TIMEOUT),
+        "FACESWAP_BODY_TIMEOUT": str(BODY_TIMEOUT),
+        "FACESWAP_MAX_CONNECTIONS": str(MAX_CONNECTIONS),
+        "FACESWAP_FAILPOINTS": "crash:0",  # armed by the test that needs it, through /admin/failpoints
+    }
+    with probe.service(ROOT, workdir, **limits) as (url, process):
+        yield Running(url, process.pid, workdir / "service.log")
+
+
+@pytest.fixture(scope="module")
+def redirect_port() -> Iterator[int]:
+    with probe.redirector() as port:
+        yield port
+
+
+def within_bounds(running: Running, attack: Callable[[], str]) -> str:
+    """Run `attack`; assert it was answered in time, for little memory, without stalling /health."""
+    with probe.measured(running.url, running.pid) as cost:
+        began = time.monotonic()
+        answer = attack()
+        elapsed = time.monotonic() - began
+    assert elapsed < ANSWERED_WITHIN, f"answered {answer!r} after {elapsed:.1f} s"
+    assert cost.rss_rise < MEMORY_BOUND, f"resident memory rose {cost.rss_rise / MiB:.0f} MiB"
+    assert cost.worst_health < HEALTH_WITHIN, f"/health waited {cost.worst_health:.1f} s"
+    return answer
+
+
+def key() -> dict[str, str]:
+    return {"Authorization": f"Bearer {probe.KEY}"}
+
+
+def test_every_route_that_takes_a_body_has_a_cap(settings: Settings) -> None:
+    app = create_app(derive(settings, api_key="k", failpoints="crash:1"))
+    guard = next(middleware for middleware in app.user_middleware if middleware.cls is RequestGuard)
+    limits = guard.kwargs["body"].limits
+    paths = app.openapi()["paths"]
+    with_body = {
+        path for path, operations in paths.items() if any("requestBody" in op for op in operations.values())
+    }
+    assert with_body == set(limits)
+    assert all(limit <= settings.max_body_bytes for limit in limits.values())
+
+
+# ---------------------------------------------------------------------------------------------------
+# A memory budget per request.
+
+
+@pytest.mark.parametrize(("path", "envelope"), [("/swap", False), ("/runsync", True)])
+def test_a_body_of_empty_lists_is_refused_before_parsing(running: Running, path: str, envelope: bool) -> None:
+    content = probe.bracket_body(16 * MiB, envelope)
+    headers = {**key(), "Content-Type": "application/json"}
+    answer = within_bounds(running, lambda: probe.post(running.url, path, content=content, headers=headers))
+    assert answer == ("200 INVALID_INPUT" if envelope else "422 INVALID_INPUT")
+
+
+def test_a_huge_header_is_refused_unread(running: Running) -> None:
+    assert within_bounds(running, lambda: probe.huge_header(running.url, 64 * MiB, 5.0)) in ("400", "closed")
+
+
+def test_a_route_that_takes_no_body_never_reads_one(running: Running) -> None:
+    assert within_bounds(running, lambda: probe.post_without_body_route(running.url, 48 * MiB, 5.0)) == "405"
+
+
+def test_declared_lengths_over_the_route_cap_are_refused_at_once(running: Running) -> None:
+    answers = within_bounds(
+        running, lambda: "/".join(probe.stalled_bodies(running.url, 3, 64 * MiB, 60 * MiB, 5.0))
+    )
+    assert answers == "413/413/413"
+
+
+def test_a_stalled_body_is_refused_at_its_deadline(running: Running) -> None:
+    answers = within_bounds(
+        running, lambda: "/".join(probe.stalled_bodies(running.url, 3, 2 * MiB, MiB, 8.0))
+    )
+    assert answers == "422/422/422"
+
+
+def test_a_body_shorter_than_its_length_is_never_processed(running: Running) -> None:
+    body = b'{"image": "' + probe.b64(probe.face_png()).encode() + b'"}'
+    assert (
+        probe.post(running.url, "/faces", content=body, headers={"Content-Type": "application/json"}) == "200"
+    )
+    before = probe.faces_counted(running.url)
+    probe.cut_short(running.url, body, len(body) + 1000)
+    time.sleep(1.0)
+    assert probe.faces_counted(running.url) == before
+
+
+# ---------------------------------------------------------------------------------------------------
+# Bounded time per connection.
+
+
+def test_a_dripped_request_head_is_closed_at_its_deadline(running: Running) -> None:
+    head = b"GET /health HTTP/1.1\r\nHost: probe\r\n" + b"X" * 100
+    assert within_bounds(running, lambda: probe.drip(running.url, head, ANSWERED_WITHIN - 1)) == "closed"
+
+
+def test_an_idle_connection_is_closed(running: Running) -> None:
+    assert within_bounds(running, lambda: probe.idle(running.url, ANSWERED_WITHIN - 1)) == "closed"
+
+
+def test_requests_beyond_the_connection_cap_are_answered_503(running: Running) -> None:
+    assert probe.over_connection_cap(running.url, MAX_CONNECTIONS + 4) == "503"
+    wait_until(lambda: httpx.get(f"{running.url}/health", timeout=5).status_code == 200, 30)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Decode within a budget.
+
+
+@pytest.mark.parametrize(
+    "build",
+    [probe.png_16bit_grey, probe.png_8bit_rgb, probe.progressive_jpeg],
+    ids=["7000x7000 16-bit PNG", "7000x7000 8-bit RGB PNG", "7071x7071 progressive JPEG"],
+)
+def test_a_decode_over_the_budget_is_refused_unallocated(
+    running: Running, build: Callable[[], bytes]
+) -> None:
+    image = probe.b64(build())
+    body = {"source_image": image, "target_image": image}
+    answer = within_bounds(running, lambda: probe.post(running.url, "/swap", json=body))
+    assert answer == "413 IMAGE_TOO_LARGE"
+
+
+# ---------------------------------------------------------------------------------------------------
+# No 500 from input.
+
+
+def test_a_malformed_international_host_is_url_not_allowed(running: Running) -> None:
+    body = {"source_url": "http://xn--ls8h.la/a.png", "target_image": probe.b64(probe.face_png())}
+    assert (
+        within_bounds(running, lambda: probe.post(running.url, "/swap", json=body)) == "400 URL_NOT_ALLOWED"
+    )
+
+
+@pytest.mark.parametrize("path", ["/data", "/backslash"])
+def test_a_redirect_to_something_not_a_url_is_url_not_allowed(
+    running: Running, redirect_port: int, path: str
+) -> None:
+    target = f"http://127.0.0.1:{redirect_port}{path}"
+    body = {"source_url": target, "target_url": target}
+    assert (
+        within_bounds(running, lambda: probe.post(running.url, "/swap", json=body)) == "400 URL_NOT_ALLOWED"
+    )
+
+
+def test_an_index_of_thousands_of_digits_is_invalid_input(running: Running) -> None:
+    files = {"source": probe.face_png(), "target": probe.face_png()}
+
+    def upload() -> str:
+        return probe.post(running.url, "/swap/upload", files=files, data={"target_index": "9" * 5000})
+
+    assert within_bounds(running, upload) == "422 INVALID_INPUT"
+
+
+def test_a_broken_multipart_form_is_called_one(running: Running) -> None:
+    headers = {**key(), "Content-Type": "multipart/form-data; boundary=xyz"}
+    response = httpx.post(
+        f"{running.url}/swap/upload", content=b"--nope\r\n\r\n", headers=headers, timeout=30
+    )
+    assert response.status_code == 422
+    assert response.json()["message"].startswith("The multipart form could not be parsed")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Leaks, and the smaller findings.
+
+
+def test_unknown_field_names_come_back_sanitised_and_short(running: Running) -> None:
+    name = "<script>\n" + "a" * 300
+    response = httpx.post(f"{running.url}/faces", json={name: 1, "image": "x"}, headers=key(), timeout=30)
+    message = response.json()["message"]
+    assert response.status_code == 422 and "is not a known field" in message
+    assert "<" not in message and "\n" not in message and "a" * 41 not in message
+
+
+def test_a_key_in_the_query_string_is_not_logged(running: Running) -> None:
+    httpx.get(f"{running.url}/metrics?api_key={SECRET}&x=1", timeout=10)
+    time.sleep(0.2)
+    log = running.log.read_text(errors="replace")
+    assert "/metrics?api_key=[redacted]&x=1" in log
+    assert SECRET not in log
+
+
+def test_an_unexpected_error_logs_one_traceback(running: Running) -> None:
+    armed = httpx.put(f"{running.url}/admin/failpoints", json={"spec": "crash:1"}, headers=key(), timeout=10)
+    assert armed.status_code == 200, armed.text
+    before = running.log.read_text(errors="replace").count("Traceback")
+    image = probe.b64(probe.face_png())
+    answer = probe.post(running.url, "/swap", json={"source_image": image, "target_image": image})
+    assert answer == "500 INTERNAL"
+    time.sleep(0.2)
+    assert running.log.read_text(errors="replace").count("Traceback") == before + 1
+
+
+def test_a_data_prefix_is_read_in_any_case(running: Running) -> None:
+    image = "data:IMAGE/PNG;BASE64," + probe.b64(probe.face_png())
+    assert probe.post(running.url, "/faces", json={"image": image}) == "200"
+
+
+def test_faces_messages_name_the_image_once(running: Running) -> None:
+    for body in ({"image": probe.b64(b"not an image")}, {"image_url": "ftp://example.com/a.png"}):
+        response = httpx.post(f"{running.url}/faces", json=body, headers=key(), timeout=30)
+        message = response.json()["message"]
+        assert message.startswith("The image ") and "image image" not in message, message
+
+
+def test_health_never_shows_a_relative_model_dir(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "weights-here").mkdir()
+    monkeypatch.chdir(tmp_path)
+    app = create_app(derive(settings, model_dir=Path("weights-here"), model_load_retries=0))
+    with app_in_thread(app) as url:
+        wait_until(lambda: httpx.get(f"{url}/health").json()["status"] == "failed", 30)
+        reason = json.dumps(httpx.get(f"{url}/health").json())
+    assert "weights-here" not in reason and "$FACESWAP_MODEL_DIR" in reason
+    assert str(tmp_path) not in reason
