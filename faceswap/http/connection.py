@@ -18,7 +18,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from faceswap.config import Settings
 
-__all__ = ["ConnectionLimits", "deadline_protocol"]
+__all__ = ["BoundedH11Protocol", "ConnectionLimits", "deadline_protocol"]
 
 
 @dataclass(frozen=True)
@@ -90,3 +90,7 @@ def deadline_protocol(header_timeout: float) -> type[H11Protocol]:
                 self.transport.close()
 
     return HeaderDeadlineProtocol
+
+
+# For ``uvicorn --http faceswap.http.connection:BoundedH11Protocol``: the protocol at the default deadline.
+BoundedH11Protocol = deadline_protocol(Settings.model_fields["header_timeout"].default)
