@@ -9,13 +9,16 @@ The attacks are scripts/hostile_probe.py's, which measures the same rows for the
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
 from faceswap.config import Settings
 from faceswap.http.app import create_app
@@ -89,6 +92,24 @@ def test_every_route_that_takes_a_body_has_a_cap(settings: Settings) -> None:
     }
     assert with_body == set(limits)
     assert all(limit <= settings.max_body_bytes for limit in limits.values())
+
+
+def test_a_json_body_is_parsed_once_off_the_event_loop(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parsed_on: list[str] = []
+    loads = json.loads
+
+    def recording_loads(*args: Any, **kwargs: Any) -> Any:
+        parsed_on.append(threading.current_thread().name)
+        return loads(*args, **kwargs)
+
+    monkeypatch.setattr(json, "loads", recording_loads)
+    with TestClient(create_app(derive(settings, model_dir=Path("/nonexistent")))) as client:
+        loop_thread = client.portal.call(lambda: threading.current_thread().name)  # type: ignore[union-attr]
+        response = client.post("/faces", json={"image": "x"})
+    assert response.status_code == 503  # the models never load here; the body was read all the same
+    assert len(parsed_on) == 1 and parsed_on[0] != loop_thread
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from faceswap.errors import ErrorCode, SwapError
+from faceswap.http.jsonbody import ParsedJSONRoute
 from faceswap.lifecycle import ModelLifecycle
 from faceswap.runtime.failpoints import Failpoints
 
@@ -23,7 +24,7 @@ class FailpointSpec(BaseModel):
 
 def admin_router(lifecycle: ModelLifecycle, failpoints: Failpoints, *, failpoints_enabled: bool) -> APIRouter:
     """The /admin routes; mounted only when an API key guards them."""
-    router = APIRouter(prefix="/admin", tags=["operations"])
+    router = APIRouter(prefix="/admin", tags=["operations"], route_class=ParsedJSONRoute)
 
     @router.post("/reload")
     async def reload() -> dict[str, Any]:
