@@ -47,6 +47,9 @@ class Settings(BaseSettings):
         ge=1024,
         description="Ceiling on any request body; each route's cap is sized from its images.",
     )
+    max_pending_body_bytes: int = Field(
+        256 * MiB, ge=1024, description="Bytes all bodies being received may hold at once; beyond: BUSY."
+    )
     max_decode_bytes: int = Field(
         256 * MiB, ge=MiB, description="Memory one decode may use, estimated from the header first."
     )

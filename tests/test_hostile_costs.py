@@ -34,6 +34,7 @@ HEALTH_WITHIN = 5.0
 HEADER_TIMEOUT = 2.0
 BODY_TIMEOUT = 3.0
 MAX_CONNECTIONS = 16
+PENDING_BODIES = 40 * MiB
 SECRET = "query-secret-93b1"
 
 
@@ -54,6 +55,7 @@ def running(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         "FACESWAP_HEADER_TIMEOUT": str(HEADER_TIMEOUT),
         "FACESWAP_BODY_TIMEOUT": str(BODY_TIMEOUT),
         "FACESWAP_MAX_CONNECTIONS": str(MAX_CONNECTIONS),
+        "FACESWAP_MAX_PENDING_BODY_BYTES": str(PENDING_BODIES),
         "FACESWAP_FAILPOINTS": "crash:0",  # armed by the test that needs it, through /admin/failpoints
     }
     with probe.service(ROOT, workdir, **limits) as (url, process):
@@ -144,6 +146,13 @@ def test_a_stalled_body_is_refused_at_its_deadline(running: Running) -> None:
         running, lambda: "/".join(probe.stalled_bodies(running.url, 3, 2 * MiB, MiB, 8.0))
     )
     assert answers == "422/422/422"
+
+
+def test_bodies_past_the_pending_budget_are_busy_at_once(running: Running) -> None:
+    answers = within_bounds(
+        running, lambda: "/".join(probe.stalled_bodies(running.url, 3, 16 * MiB, MiB, 8.0))
+    )
+    assert sorted(answers.split("/")) == ["422", "422", "503"]
 
 
 def test_a_body_shorter_than_its_length_is_never_processed(running: Running) -> None:

@@ -16,7 +16,7 @@ from faceswap.config import Settings, get_settings
 from faceswap.fetch import ImageFetcher
 from faceswap.http.admin import admin_router
 from faceswap.http.auth import key_checker
-from faceswap.http.errors import add_error_handlers, invalid_body, too_large, unauthorized
+from faceswap.http.errors import add_error_handlers, bodies_busy, invalid_body, too_large, unauthorized
 from faceswap.http.middleware import BodyPolicy, RequestGuard
 from faceswap.http.probes import probe_router
 from faceswap.http.routes import body_limits, work_router
@@ -102,7 +102,14 @@ def create_app(
     app.state.failpoints = lifecycle.failpoints
     app.state.metrics = metrics = Metrics()
     app.add_middleware(RequestMetrics, metrics=metrics)
-    body = BodyPolicy(_body_limits(settings), settings.body_timeout, too_large, invalid_body)
+    body = BodyPolicy(
+        limits=_body_limits(settings),
+        timeout=settings.body_timeout,
+        too_large=too_large,
+        invalid=invalid_body,
+        pending=settings.max_pending_body_bytes,
+        busy=bodies_busy,
+    )
     app.add_middleware(RequestGuard, body=body, authorize=key_checker(settings), unauthorized=unauthorized)
     add_error_handlers(app)
     app.include_router(work_router)

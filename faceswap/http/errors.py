@@ -19,6 +19,7 @@ __all__ = [
     "ERROR_RESPONSES",
     "RUNPOD_KEPT_CODES",
     "add_error_handlers",
+    "bodies_busy",
     "error_payload",
     "invalid_body",
     "request_id_of",
@@ -88,6 +89,12 @@ def error_response(request: Request, error: SwapError) -> JSONResponse:
 def too_large(path: str, request_id: str, limit: int) -> tuple[int, dict[str, Any]]:
     """The answer to a body over `limit` bytes."""
     return error_payload(path, request_id, image_too_large("request body", limit))
+
+
+def bodies_busy(path: str, request_id: str) -> tuple[int, dict[str, Any]]:
+    """The answer to a body that would take the bodies being received past their memory budget."""
+    error = SwapError(ErrorCode.BUSY, "The worker is receiving too many uploads at once; retry in a moment.")
+    return error_payload(path, request_id, error)
 
 
 def invalid_body(path: str, request_id: str, message: str) -> tuple[int, dict[str, Any]]:

@@ -58,12 +58,15 @@ def _has_body(scope: Scope) -> bool:
 
 @dataclass(frozen=True)
 class BodyPolicy:
-    """What a request body may cost: a cap per path (a path not named takes no body) and a deadline."""
+    """What request bodies may cost: a cap per path (a path not named takes no body), a deadline, and
+    `pending` bytes for all the bodies being received at once (beyond it: `busy`)."""
 
     limits: Mapping[str, int]
     timeout: float
     too_large: TooLargeBody
     invalid: InvalidBody
+    pending: int
+    busy: Callable[[str, str], tuple[int, dict[str, object]]]
 
 
 Answer = tuple[int, dict[str, object]]
@@ -75,7 +78,8 @@ class RequestGuard:
     Both checks come before a byte of the body is read: a request `authorize(scope)` refuses is
     answered with `unauthorized(path, request_id)`. A path `body.limits` does not name never has its body
     read (the answer closes the connection instead). Otherwise the body is counted as it arrives, one byte
-    over the path's cap answers `too_large`, and a body not complete within `body.timeout` seconds or
+    over the path's cap answers `too_large`, a body that would take the bodies being received past
+    `body.pending` bytes answers `busy`, and a body not complete within `body.timeout` seconds or
     not acceptable JSON answers `invalid`; a body cut short by a disconnect is never handed on. A JSON
     body is parsed off the event loop (jsonbody.py) and the route reads the parsed value.
     """
@@ -90,6 +94,7 @@ class RequestGuard:
     ) -> None:
         self.app = app
         self.body = body
+        self.pending = 0
         self.authorize = authorize
         self.unauthorized = unauthorized
 
@@ -130,7 +135,8 @@ class RequestGuard:
             log.info("the client went away before sending its whole body; nothing was processed")
             return
         if isinstance(outcome, tuple):
-            await _answer(send_with_id, *outcome, close)
+            retry = [(b"retry-after", b"1")] if outcome[0] == 503 else []
+            await _answer(send_with_id, *outcome, close + retry)
             return
         await self.app(scope, _replay(outcome, receive), send_with_id)
 
@@ -142,12 +148,18 @@ class RequestGuard:
         declared = _declared_length(scope)
         if declared is not None and declared > limit:
             return self.body.too_large(path, request_id, limit)
+        reserved = limit if declared is None else declared
+        if self.pending + reserved > self.body.pending:
+            return self.body.busy(path, request_id)
+        self.pending += reserved
         try:
             async with asyncio.timeout(self.body.timeout):
                 body, complete = await _received(receive, limit)
         except TimeoutError:
             message = f"The request body did not arrive within {self.body.timeout:g} seconds."
             return self.body.invalid(path, request_id, message)
+        finally:
+            self.pending -= reserved
         if body is None:
             return self.body.too_large(path, request_id, limit)
         if not complete or (declared is not None and len(body) != declared):
