@@ -22,9 +22,11 @@ log = logging.getLogger(__name__)
 REQUEST_ID_HEADER = b"x-request-id"
 _VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
-TooLargeBody = Callable[[str, str, int], tuple[int, dict[str, object]]]
-InvalidBody = Callable[[str, str, str], tuple[int, dict[str, object]]]
-Unauthorized = Callable[[str, str], tuple[int, dict[str, object]]]
+Answer = tuple[int, dict[str, object]]
+TooLargeBody = Callable[[str, str, int], Answer]
+InvalidBody = Callable[[str, str, str], Answer]
+Unauthorized = Callable[[str, str], Answer]
+Busy = Callable[[str, str], Answer]
 Authorize = Callable[[Scope], bool]
 
 
@@ -66,10 +68,7 @@ class BodyPolicy:
     too_large: TooLargeBody
     invalid: InvalidBody
     pending: int
-    busy: Callable[[str, str], tuple[int, dict[str, object]]]
-
-
-Answer = tuple[int, dict[str, object]]
+    busy: Busy
 
 
 class RequestGuard:
