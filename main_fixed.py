@@ -10,7 +10,7 @@ import sys
 
 from faceswap.http.app import create_app
 from faceswap.http.connection import ConnectionLimits
-from faceswap.http.server import listen_address, serve
+from faceswap.http.server import exit_now, listen_address, serve
 
 app = create_app()
 
@@ -24,9 +24,10 @@ def main() -> int:
         return 2
     settings = app.state.settings
     limits = ConnectionLimits.from_settings(settings)
-    asyncio.run(serve(app, address, settings.log_level.lower(), settings.drain_timeout, limits))
+    drain = app.state.drain
+    asyncio.run(serve(app, address, settings.log_level.lower(), settings.drain_timeout, limits, drain))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())

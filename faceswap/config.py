@@ -86,6 +86,12 @@ class Settings(BaseSettings):
     drain_timeout: float = Field(
         30.0, ge=0, le=600, description="Seconds in-flight requests get on shutdown."
     )
+    oom_cooldown: float = Field(
+        10.0,
+        ge=0,
+        le=3600,
+        description="Seconds after the third out-of-memory answer in a row before the models reload.",
+    )
     embedding_cache_size: int = Field(
         256, ge=0, le=100_000, description="Source embeddings kept (by content)."
     )

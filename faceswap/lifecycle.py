@@ -2,12 +2,20 @@
 
 The process never exits because a model cannot load: the state says why, and the loader keeps
 retrying with backoff, then watches the model files and tries again when they change.
+
+After OOM_STRIKES out-of-memory answers in a row the worker heals itself: it stops taking swaps
+(``recovering``), waits ``FACESWAP_OOM_COOLDOWN`` seconds so that whatever else held the memory (another
+process on the GPU, requests still unwinding) can let go, then drops every session, which hands the
+whole arena back, and loads them again. Only when HEAL_ATTEMPTS such reloads fail is it ``failed``, and
+its reason then says what to do (``remedy``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
+import math
 import re
 import shlex
 import threading
@@ -34,6 +42,7 @@ from faceswap.models.registry import MODEL_SPECS, SYNTHETIC_NOTICE
 from faceswap.pipeline.engine import Engine
 from faceswap.runtime.backoff import backoff_delays
 from faceswap.runtime.failpoints import Failpoints
+from faceswap.runtime.memory import release_free_heap
 
 __all__ = ["ModelLifecycle", "ModelState", "Status"]
 
@@ -43,6 +52,10 @@ BACKOFF_FIRST = 1.0
 BACKOFF_CAP = 30.0
 WATCH_INTERVAL = 2.0
 OOM_STRIKES = 3
+HEAL_ATTEMPTS = 3
+LOADING_RETRY_AFTER = 5
+FAILED_RETRY_AFTER = 60
+OOM_RETRY_AFTER = 5
 
 
 class Status(StrEnum):
@@ -50,6 +63,7 @@ class Status(StrEnum):
 
     LOADING = "loading"
     READY = "ready"
+    RECOVERING = "recovering"
     FAILED = "failed"
     DRAINING = "draining"
 
@@ -86,14 +100,19 @@ class ModelLifecycle:
         settings: Settings,
         failpoints: Failpoints | None = None,
         loader: Callable[[Settings], object] = load_models,
+        remedy: str = "restart the worker",
     ) -> None:
         self.settings = settings
+        self.remedy = remedy
         self.failpoints = failpoints or Failpoints()
         self._loader = loader
         self._lock = threading.Lock()
         self._state = ModelState(Status.LOADING)
         self._engine: Engine | None = None
         self._oom_streak = 0
+        self._next_attempt: float | None = None
+        self._last_failure = ""
+        self._healer: threading.Thread | None = None
         self.retrying = False
         self._retry_task: asyncio.Task[None] | None = None
 
@@ -109,7 +128,7 @@ class ModelLifecycle:
                 self._state = state
 
     def engine(self) -> Engine:
-        """The ready engine, or NOT_READY with the reason."""
+        """The ready engine, or NOT_READY with the reason and when trying again is worth it."""
         with self._lock:
             state, engine = self._state, self._engine
         if state.status is Status.READY and engine is not None:
@@ -118,13 +137,29 @@ class ModelLifecycle:
             raise SwapError(
                 ErrorCode.NOT_READY, "The worker is shutting down; send the request again.", retry_after=1
             )
-        if state.status is Status.FAILED:
-            raise SwapError(
-                ErrorCode.NOT_READY, f"The worker cannot take swaps: {state.reason}", retry_after=30
-            )
-        raise SwapError(
-            ErrorCode.NOT_READY, "The face models are still loading; try again shortly.", retry_after=5
-        )
+        if state.status is Status.RECOVERING:
+            message = f"The worker cannot take swaps for now: {state.reason}"
+        elif state.status is Status.FAILED:
+            message = f"The worker cannot take swaps: {state.reason}"
+        else:
+            message = "The face models are still loading; try again shortly."
+        raise SwapError(ErrorCode.NOT_READY, message, retry_after=self.retry_after())
+
+    def retry_after(self) -> int:
+        """Seconds until the worker may take swaps again, as far as it knows (at least 1)."""
+        with self._lock:
+            state, at = self._state, self._next_attempt
+        if state.status is Status.READY:
+            return 1
+        if state.status is Status.FAILED and at is None:
+            return FAILED_RETRY_AFTER
+        load = state.load_seconds or LOADING_RETRY_AFTER
+        wait = max(0.0, at - time.monotonic()) if at is not None else 0.0
+        return max(1, math.ceil(wait + load))
+
+    def out_of_memory_retry_after(self) -> int:
+        """Retry-After for an OUT_OF_MEMORY answer: the recovery's end once one began, else a short wait."""
+        return OOM_RETRY_AFTER if self.state.status is Status.READY else self.retry_after()
 
     def _cpu_fallback(self, models: FaceModels) -> Callable[[], Swapper] | None:
         if not self.settings.cpu_fallback or CUDA_PROVIDER not in models.providers:
@@ -132,28 +167,68 @@ class ModelLifecycle:
         return lambda: load_cpu_swapper(self.settings)
 
     def record_outcome(self, *, out_of_memory: bool) -> None:
-        """Count out-of-memory failures in a row; after OOM_STRIKES the worker reports itself unhealthy."""
+        """Count out-of-memory failures in a row; after OOM_STRIKES the worker heals itself (see above)."""
         with self._lock:
             self._oom_streak = self._oom_streak + 1 if out_of_memory else 0
             streak = self._oom_streak
-        if streak >= OOM_STRIKES:
-            log.error("%d out-of-memory failures in a row: reporting unhealthy", streak)
-            self._set(
-                ModelState(
-                    Status.FAILED,
-                    reason=f"ran out of memory {streak} times in a row; restart it or POST /admin/reload.",
-                    attempts=self.state.attempts,
-                )
+            healing = self._healer is not None and self._healer.is_alive()
+        if streak < OOM_STRIKES or healing or self.state.status is not Status.READY:
+            return
+        cooldown = self.settings.oom_cooldown
+        log.error("%d out-of-memory failures in a row: reloading the models in %g s", streak, cooldown)
+        with self._lock:
+            self._next_attempt = time.monotonic() + cooldown
+        self._set(
+            ModelState(
+                Status.RECOVERING,
+                reason=f"the worker ran out of memory {streak} times in a row; it reloads its models "
+                f"by itself {cooldown:g} s after the last one.",
+                attempts=self.state.attempts,
+                load_seconds=self.state.load_seconds,
             )
+        )
+        self._healer = threading.Thread(target=self._heal, args=(streak,), name="oom-heal", daemon=True)
+        self._healer.start()
 
-    def reload(self) -> bool:
-        """Drop the loaded models and load them again (blocking); True when ready."""
+    def _heal(self, streak: int) -> None:
+        """After the cool-down, drop the sessions and load them again; HEAL_ATTEMPTS tries, then failed."""
+        delays = backoff_delays(BACKOFF_FIRST, BACKOFF_CAP)
+        for attempt in range(1, HEAL_ATTEMPTS + 1):
+            with self._lock:
+                at = self._next_attempt or time.monotonic()
+            time.sleep(max(0.0, at - time.monotonic()))
+            if self.state.status is Status.DRAINING:
+                return
+            if self.reload(keep_status=True):
+                log.info("recovered from repeated out-of-memory failures (reload %d)", attempt)
+                return
+            with self._lock:
+                self._next_attempt = time.monotonic() + next(delays) if attempt < HEAL_ATTEMPTS else None
+        log.error("the models did not load again after %d out-of-memory failures", streak)
+        self._set(
+            ModelState(
+                Status.FAILED,
+                reason=f"the worker ran out of memory {streak} times in a row and could not load its "
+                f"models again ({self._last_failure.rstrip('.')}); "
+                f"{self.remedy}.",
+                attempts=self.state.attempts,
+            )
+        )
+
+    def reload(self, *, keep_status: bool = False) -> bool:
+        """Drop the loaded models, hand their memory back and load them again (blocking); True when ready.
+
+        `keep_status` leaves the state as it is (recovering) until the load ends.
+        """
         with self._lock:
             self._engine = None
             self._oom_streak = 0
-        self._set(ModelState(Status.LOADING))
+        if not keep_status:
+            self._set(ModelState(Status.LOADING))
         clear_model_cache()
-        return self.try_load()
+        gc.collect()
+        release_free_heap()
+        return self.try_load(keep_status=keep_status)
 
     def ready_engine(self) -> Engine | None:
         """The engine when ready, else None."""
@@ -165,8 +240,8 @@ class ModelLifecycle:
         with self._lock:
             self._state = ModelState(Status.DRAINING, reason="shutting down", attempts=self._state.attempts)
 
-    def try_load(self) -> bool:
-        """One load attempt (blocking); True when the engine is ready."""
+    def try_load(self, *, keep_status: bool = False) -> bool:
+        """One load attempt (blocking); True when ready. A failure sets failed unless `keep_status`."""
         attempts = self.state.attempts + 1
         started = time.monotonic()
         try:
@@ -183,6 +258,7 @@ class ModelLifecycle:
             elapsed = time.monotonic() - started
             with self._lock:
                 self._engine = engine
+                self._next_attempt = None
             self._set(
                 ModelState(
                     Status.READY,
@@ -197,7 +273,9 @@ class ModelLifecycle:
             log.info("models ready in %.2f s on %s%s", elapsed, ", ".join(engine.providers), notice)
             return True
         log.error("model loading failed (attempt %d): %s", attempts, reason)
-        self._set(ModelState(Status.FAILED, reason=reason, attempts=attempts))
+        self._last_failure = reason
+        if not keep_status:
+            self._set(ModelState(Status.FAILED, reason=reason, attempts=attempts))
         return False
 
     def keep_trying(self) -> None:
@@ -227,7 +305,12 @@ class ModelLifecycle:
                     await self._wait_for_file_change()
                 else:
                     retries += 1
-                    await asyncio.sleep(next(delays))
+                    delay = next(delays)
+                    with self._lock:
+                        self._next_attempt = time.monotonic() + delay
+                    await asyncio.sleep(delay)
+                    with self._lock:
+                        self._next_attempt = None
         finally:
             self.retrying = False
 

@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 LOAD_BACKOFF_FIRST = 1.0
 LOAD_BACKOFF_CAP = 8.0
+WORKER_REMEDY = "RunPod starts a fresh worker for the next job"
 SDK_VERBOSE_LEVELS = frozenset({"NOTSET", "TRACE", "DEBUG"})
 
 
@@ -69,7 +70,9 @@ class QueueWorker:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.settings = settings
-        self.lifecycle = lifecycle or ModelLifecycle(settings, Failpoints(settings.failpoints))
+        self.lifecycle = lifecycle or ModelLifecycle(
+            settings, Failpoints(settings.failpoints), remedy=WORKER_REMEDY
+        )
         self._sleep = sleep
         self._service: SwapService | None = None
 
@@ -112,7 +115,7 @@ class QueueWorker:
         request_id = str(job.get("id") or new_request_id())
         token = request_id_var.set(request_id)
         try:
-            if self.lifecycle.state.status is Status.FAILED:
+            if self.lifecycle.state.status in (Status.FAILED, Status.RECOVERING):
                 return self._not_ready(request_id)
             return output_body(await self._service_now().run_input(job.get("input"), request_id))
         except SwapError as exc:
@@ -127,6 +130,8 @@ class QueueWorker:
 
     def _not_ready(self, request_id: str) -> dict[str, Any]:
         reason = self.failure_reason().rstrip(".")
+        if self.lifecycle.state.status is Status.RECOVERING:
+            reason = f"{reason}; {WORKER_REMEDY}: send the job again"
         error = SwapError(ErrorCode.NOT_READY, f"This worker cannot swap faces: {reason}.")
         log.info("job answered NOT_READY; asking RunPod for a fresh worker")
         return {**error.body(request_id), "refresh_worker": True}

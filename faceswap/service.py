@@ -31,9 +31,11 @@ from faceswap.schemas import (
     validated,
 )
 
-__all__ = ["SwapService", "decode_base64_image"]
+__all__ = ["DRAINED_MESSAGE", "SwapService", "decode_base64_image"]
 
 T = TypeVar("T")
+DRAINED_MESSAGE = "The worker shut down before this request finished; send it again."
+DRAIN_POLL = 0.05
 
 
 def decode_base64_image(text: str, role: str, max_bytes: int) -> bytes:
@@ -76,10 +78,25 @@ class SwapService:
         self.fetcher = fetcher
         self.limiter = Limiter(settings.max_concurrency, settings.max_queue)
         self._executor = ThreadPoolExecutor(max_workers=settings.max_concurrency, thread_name_prefix="swap")
+        self._inflight: set[asyncio.Task[Any]] = set()
+        self._stopped = False
 
     def close(self) -> None:
-        """Let running jobs finish, then stop the worker threads."""
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        """Stop the worker threads once their jobs end, without waiting for them (the drain did that)."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def drain(self, timeout: float) -> None:
+        """Wait up to `timeout` seconds for admitted requests to finish, then stop the rest: each answers
+        NOT_READY (the worker shut down) at once, and its thread stops at its next stage."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.limiter.admitted and loop.time() < deadline:
+            await asyncio.sleep(DRAIN_POLL)
+        self._stopped = True
+        for task in list(self._inflight):
+            task.cancel()
+        while self._inflight:
+            await asyncio.sleep(DRAIN_POLL / 5)
 
     async def swap(self, request: SwapInput, request_id: str) -> SwapOutput:
         """Fetch, queue and swap within the request's deadline."""
@@ -120,7 +137,10 @@ class SwapService:
         """Admit the request (or BUSY at once), then run `work` under the request's deadline."""
         if not self.limiter.admit():
             work.close()
-            raise busy()
+            raise busy(self.limiter.retry_after())
+        task = asyncio.current_task()
+        if task is not None:
+            self._inflight.add(task)
         try:
             async with asyncio.timeout(self.settings.request_timeout):
                 return await work
@@ -129,7 +149,13 @@ class SwapService:
                 ErrorCode.TIMEOUT,
                 f"The request took longer than {self.settings.request_timeout:g} seconds and was stopped.",
             ) from exc
+        except asyncio.CancelledError as exc:
+            if not self._stopped or task is None:
+                raise
+            task.uncancel()
+            raise SwapError(ErrorCode.NOT_READY, DRAINED_MESSAGE, retry_after=1) from exc
         finally:
+            self._inflight.discard(task)  # type: ignore[arg-type]
             self.limiter.leave()
 
     def _deadline(self) -> float:
@@ -265,7 +291,10 @@ class SwapService:
         try:
             result = await asyncio.wrap_future(future)
         except SwapError as exc:
-            self.lifecycle.record_outcome(out_of_memory=exc.code is ErrorCode.OUT_OF_MEMORY)
+            out_of_memory = exc.code is ErrorCode.OUT_OF_MEMORY
+            self.lifecycle.record_outcome(out_of_memory=out_of_memory)
+            if out_of_memory:
+                exc.retry_after = self.lifecycle.out_of_memory_retry_after()
             raise
         except BaseException:
             abandoned.set()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from types import FrameType
 
@@ -16,7 +16,14 @@ from faceswap.config import Settings, get_settings
 from faceswap.fetch import ImageFetcher
 from faceswap.http.admin import admin_router
 from faceswap.http.auth import key_checker
-from faceswap.http.errors import add_error_handlers, bodies_busy, invalid_body, too_large, unauthorized
+from faceswap.http.errors import (
+    CatchAll,
+    add_error_handlers,
+    bodies_busy,
+    invalid_body,
+    too_large,
+    unauthorized,
+)
 from faceswap.http.middleware import BodyPolicy, RequestGuard
 from faceswap.http.probes import probe_router
 from faceswap.http.routes import body_limits, work_router
@@ -27,6 +34,12 @@ from faceswap.runtime.failpoints import Failpoints
 from faceswap.service import SwapService
 
 __all__ = ["create_app"]
+
+
+def _remedy(settings: Settings) -> str:
+    """What an operator does for a worker that cannot heal itself: only the ways this one offers."""
+    restart = "restart the worker (docker restart, or let the platform replace it)"
+    return f"{restart}, or POST /admin/reload with the API key" if settings.api_key else restart
 
 
 def _drain_on_sigterm(lifecycle: ModelLifecycle) -> None:
@@ -41,6 +54,18 @@ def _drain_on_sigterm(lifecycle: ModelLifecycle) -> None:
             previous(signum, frame)
 
     signal.signal(signal.SIGTERM, handler)
+
+
+def _drainer(app: FastAPI, lifecycle: ModelLifecycle, timeout: float) -> Callable[[], Awaitable[None]]:
+    """The drain the server runs on SIGTERM: refuse new work at once, give what runs `timeout` seconds."""
+
+    async def drain() -> None:
+        lifecycle.drain()
+        service: SwapService | None = getattr(app.state, "service", None)
+        if service is not None:
+            await service.drain(timeout)
+
+    return drain
 
 
 def _lifespan(
@@ -86,7 +111,8 @@ def create_app(
     pass one with their own resolver and network.
     """
     settings = settings or get_settings()
-    lifecycle = lifecycle or ModelLifecycle(settings, Failpoints(settings.failpoints))
+    remedy = _remedy(settings)
+    lifecycle = lifecycle or ModelLifecycle(settings, Failpoints(settings.failpoints), remedy=remedy)
     app = FastAPI(
         title="Face swap",
         version=__version__,
@@ -101,6 +127,8 @@ def create_app(
     app.state.lifecycle = lifecycle
     app.state.failpoints = lifecycle.failpoints
     app.state.metrics = metrics = Metrics()
+    app.state.drain = _drainer(app, lifecycle, settings.drain_timeout)
+    app.add_middleware(CatchAll)
     app.add_middleware(RequestMetrics, metrics=metrics)
     body = BodyPolicy(
         limits=_body_limits(settings),

@@ -10,6 +10,7 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from faceswap.errors import ClientGoneError, ErrorCode, SwapError, image_too_large
 from faceswap.http.middleware import new_request_id
@@ -17,7 +18,9 @@ from faceswap.schemas import ErrorBody, validation_message
 
 __all__ = [
     "ERROR_RESPONSES",
+    "INTERNAL_MESSAGE",
     "RUNPOD_KEPT_CODES",
+    "CatchAll",
     "add_error_handlers",
     "bodies_busy",
     "error_payload",
@@ -29,6 +32,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+INTERNAL_MESSAGE = "The worker hit an unexpected error; the request id is logged."
 UNPARSEABLE_BODY = "The request body could not be parsed: send UTF-8 JSON that is not deeply nested."
 UNPARSEABLE_FORM = (
     "The multipart form could not be parsed: send the images as multipart/form-data file fields."
@@ -135,12 +139,37 @@ async def _client_gone(request: Request, exc: ClientGoneError) -> Response:
     return Response(status_code=499)
 
 
-async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.error("unexpected error", exc_info=exc)
-    return error_response(
-        request,
-        SwapError(ErrorCode.INTERNAL, "The worker hit an unexpected error; the request id is logged."),
-    )
+class CatchAll:
+    """Answers an unexpected exception with INTERNAL and logs it once; nothing reaches the server.
+
+    Starlette's own catch-all answers and then raises again, so uvicorn logged a second traceback and
+    dropped the keep-alive connection without a word; here the request ends and the connection lives on.
+    When the answer had already begun, the connection is the only thing left to end: uvicorn closes it.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception as exc:
+            log.error("unexpected error", exc_info=exc)
+            if started:
+                return
+            request = Request(scope, receive)
+            response = error_response(request, SwapError(ErrorCode.INTERNAL, INTERNAL_MESSAGE))
+            await response(scope, receive, send)
 
 
 def add_error_handlers(app: FastAPI) -> None:
@@ -149,4 +178,3 @@ def add_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]
     app.add_exception_handler(ClientGoneError, _client_gone)  # type: ignore[arg-type]
-    app.add_exception_handler(Exception, _unexpected)

@@ -33,7 +33,6 @@ __all__ = ["ImageJSONResponse", "body_limits", "work_router"]
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-DISCONNECT_POLL = 0.25
 _INDEX_DIGITS = 9
 _FIELDS_BYTES = 64 * 1024
 """Room in a body for everything but the images: field names, indexes, options, multipart headers."""
@@ -86,17 +85,29 @@ def _summary_headers(output: SwapOutput) -> dict[str, str]:
     }
 
 
+async def _client_left(request: Request) -> None:
+    """Return once the client has closed the connection (the body has been read by then)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
 async def _unless_client_leaves(request: Request, work: Awaitable[T]) -> T:
-    """Await `work`, cancelling it when the client disconnects (its slot is freed at the next stage)."""
+    """Await `work`, cancelling it the moment the client disconnects (its admission place is freed at once,
+    its slot at the next stage)."""
     task = asyncio.ensure_future(work)
-    while True:
-        done, _ = await asyncio.wait({task}, timeout=DISCONNECT_POLL)
-        if done:
-            return task.result()
-        if await request.is_disconnected():
-            task.cancel()
-            log.info("client went away; request abandoned")
-            raise ClientGoneError
+    watcher = asyncio.ensure_future(_client_left(request))
+    try:
+        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:
+        task.cancel()
+        raise
+    finally:
+        watcher.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()
+    log.info("client went away; request abandoned")
+    raise ClientGoneError
 
 
 def body_limits(settings: Settings) -> dict[str, int]:

@@ -1,18 +1,29 @@
 """Serving the ASGI app over HTTP: ``python main_fixed.py`` and RunPod's load-balancing mode.
 
 The app listens on PORT and, when PORT_HEALTH differs, only its probes (/ping, /health) also answer
-on PORT_HEALTH: one process, one event loop, one model load. SIGTERM gives in-flight requests the
-drain timeout to finish, and neither port sends a ``server`` header. With ConnectionLimits (what
-``python main_fixed.py`` passes) each connection's headers, idle time and count are bounded.
+on PORT_HEALTH: one process, one event loop, one model load. Neither port sends a ``server`` header.
+With ConnectionLimits (what ``python main_fixed.py`` passes) each connection's headers, idle time
+and count are bounded.
+
+SIGTERM (or SIGINT) starts the app's drain while both ports keep answering: probes say "draining", new
+work is refused, in-flight requests get the drain timeout to finish and are then answered NOT_READY;
+only then does the server stop, and the process ends with status 0 without waiting for stuck threads
+(`exit_now`). A second signal stops at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import os
 import re
-from collections.abc import Iterator, Mapping
+import socket
+import sys
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
+from types import FrameType
+from typing import NoReturn
 
 import uvicorn
 from starlette.responses import PlainTextResponse
@@ -24,6 +35,7 @@ __all__ = [
     "DEFAULT_PORT",
     "PROBE_PATHS",
     "ListenAddress",
+    "exit_now",
     "listen_address",
     "probe_only",
     "serve",
@@ -33,6 +45,10 @@ __all__ = [
 PROBE_PATHS = frozenset({"/ping", "/health"})
 DEFAULT_PORT = 8000
 _PORT_TEXT = re.compile(r"[0-9]{1,5}")
+RESPONSE_GRACE = 0.5
+"""Seconds the server gives answers still being written once the drain is over."""
+
+Drain = Callable[[], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -83,6 +99,41 @@ class _ProbeServer(uvicorn.Server):
         yield
 
 
+class _DrainingServer(uvicorn.Server):
+    """The app's server: the first SIGTERM or SIGINT runs `drain`, then stops; a second stops at once.
+
+    uvicorn raises a caught signal again once it has stopped, which made a clean drain exit with status
+    143 unless the process was PID 1; the signal is handled here, so a drained exit is status 0.
+    """
+
+    def __init__(self, config: uvicorn.Config, drain: Drain) -> None:
+        super().__init__(config)
+        self._drain = drain
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._signalled = False
+        self._draining: asyncio.Future[None] | None = None
+
+    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        await super().serve(sockets)
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self._signalled or self._loop is None:
+            self.should_exit = self.force_exit = True
+            return
+        self._signalled = True
+        self._loop.call_soon_threadsafe(self._start_drain)
+
+    def _start_drain(self) -> None:
+        self._draining = asyncio.ensure_future(self._drain_then_stop())
+
+    async def _drain_then_stop(self) -> None:
+        try:
+            await self._drain()
+        finally:
+            self.should_exit = True
+
+
 def server_configs(
     app: ASGIApp,
     address: ListenAddress,
@@ -126,13 +177,16 @@ async def serve(
     log_level: str = "info",
     drain_timeout: float | None = None,
     limits: ConnectionLimits | None = None,
+    drain: Drain | None = None,
 ) -> None:
     """Serve `app` (its lifespan runs once) and, on a separate health port, only its probes.
 
-    On SIGTERM in-flight requests get `drain_timeout` seconds to finish; `limits` bound each connection.
+    On SIGTERM, `drain()` runs while both ports keep serving, and the server stops when it returns;
+    without one, uvicorn gives in-flight requests `drain_timeout` seconds. `limits` bound each connection.
     """
-    main_config, *probe_configs = server_configs(app, address, log_level, drain_timeout, limits)
-    main = uvicorn.Server(main_config)
+    grace = RESPONSE_GRACE if drain is not None else drain_timeout
+    main_config, *probe_configs = server_configs(app, address, log_level, grace, limits)
+    main = uvicorn.Server(main_config) if drain is None else _DrainingServer(main_config, drain)
     if not probe_configs:
         await main.serve()
         return
@@ -143,3 +197,12 @@ async def serve(
     finally:
         probes.should_exit = True
         await probe_task
+
+
+def exit_now(code: int) -> NoReturn:
+    """End the process with `code` once the logs are flushed, without waiting for threads still running
+    abandoned work (the interpreter would join them: a stuck swap would hold the exit past any deadline)."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
