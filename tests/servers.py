@@ -133,10 +133,16 @@ def wait_ready(base_url: str, timeout: float = 60.0) -> None:
 
 
 @contextmanager
-def service_process(env: dict[str, str], *args: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """`uvicorn main_fixed:app` as a child process on a free port; yields (base URL, process)."""
+def service_process(
+    env: dict[str, str], *args: str, entry: bool = False
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`uvicorn main_fixed:app` (or with `entry`, `python main_fixed.py`) as a child process on a free port;
+    yields (base URL, process)."""
     port = free_port()
     command = [sys.executable, "-m", "uvicorn", "main_fixed:app", "--host", "127.0.0.1", "--port", str(port)]
+    if entry:
+        command = [sys.executable, "main_fixed.py"]
+        env = {**env, "HOST": "127.0.0.1", "PORT": str(port)}
     log = tempfile.TemporaryFile()  # noqa: SIM115 (a pipe nobody drains would block the server once full)
     process = subprocess.Popen(
         [*command, *args],

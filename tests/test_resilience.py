@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import logging
 import shutil
 import signal
 import threading
@@ -15,8 +17,10 @@ import pytest
 
 from faceswap.config import Settings
 from faceswap.http.app import create_app
+from faceswap.lifecycle import HEAL_ATTEMPTS, Status
 from faceswap.models.loader import load_cpu_swapper
 from faceswap.pipeline.engine import Engine
+from faceswap.runpod_worker import QueueWorker
 from faceswap.runtime.failpoints import Failpoints
 from faceswap.testing.synthetic import write_models
 from tests.conftest import derive
@@ -171,3 +175,154 @@ def test_cpu_fallback_swaps_after_the_gpu_attempts_fail(
     result = engine.swap(one_face_png, one_face_png)
     assert result.recoveries == ["swap: out of memory on the GPU, retried on the CPU"]
     assert loads == [1]
+
+
+class Tracebacks(logging.Handler):
+    """Every log record that carries a traceback, from the service's and uvicorn's loggers."""
+
+    LOGGERS = ("", "faceswap", "uvicorn", "uvicorn.error")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: dict[int, logging.LogRecord] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.exc_info:
+            self.records[id(record)] = record
+
+    def __enter__(self) -> Tracebacks:
+        for name in self.LOGGERS:
+            logging.getLogger(name).addHandler(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for name in self.LOGGERS:
+            logging.getLogger(name).removeHandler(self)
+
+
+def test_an_unexpected_error_ends_the_request_and_keeps_the_connection(
+    settings: Settings, body: dict[str, Any]
+) -> None:
+    with app_in_thread(create_app(derive(settings, failpoints="crash:1"))) as url:
+        wait_ready(url)
+        with Tracebacks() as tracebacks, httpx.Client(timeout=60) as client:
+            failed = client.post(f"{url}/swap", json=body)
+            assert (failed.status_code, failed.json()["error_code"]) == (500, "INTERNAL")
+            assert failed.json()["request_id"] == failed.headers["x-request-id"]
+            assert failed.headers.get("connection", "keep-alive").lower() == "keep-alive"
+            assert client.post(f"{url}/swap", json=body).status_code == 200
+        assert len(tracebacks.records) == 1
+
+
+def test_a_worker_without_an_api_key_heals_itself_after_repeated_ooms(
+    settings: Settings, body: dict[str, Any]
+) -> None:
+    cooldown = 2.0
+    healing = derive(settings, failpoints="swap_oom:6", oom_cooldown=cooldown)
+    with app_in_thread(create_app(healing)) as url, httpx.Client(timeout=60) as client:
+        wait_ready(url)
+        for _ in range(3):
+            oom = client.post(f"{url}/swap", json=body)
+            assert oom.json()["error_code"] == "OUT_OF_MEMORY"
+            assert int(oom.headers["retry-after"]) >= 1
+        struck = time.monotonic()
+        refused = client.post(f"{url}/swap", json=body)
+        assert refused.json()["error_code"] == "NOT_READY"
+        assert cooldown <= int(refused.headers["retry-after"]) <= cooldown + 60
+        health = client.get(f"{url}/health")
+        assert (health.status_code, health.json()["status"]) == (503, "recovering")
+        assert "reloads its models by itself" in health.json()["reason"]
+        assert "/admin/reload" not in health.json()["reason"]
+        wait_until(lambda: client.get(f"{url}/health").status_code == 200, cooldown + 30)
+        assert time.monotonic() - struck >= cooldown - 0.5
+        assert client.post(f"{url}/swap", json=body).status_code == 200
+
+
+def test_a_failed_recovery_says_what_to_do_without_a_route_the_worker_lacks(settings: Settings) -> None:
+    lifecycle = create_app(derive(settings, oom_cooldown=0)).state.lifecycle
+    assert lifecycle.try_load()
+    lifecycle.failpoints.configure(f"load_fail:{HEAL_ATTEMPTS}")
+    for _ in range(3):
+        lifecycle.record_outcome(out_of_memory=True)
+    wait_until(lambda: lifecycle.state.status is Status.FAILED, 60)
+    reason = lifecycle.state.reason
+    assert "could not load its models again" in reason and "restart the worker" in reason
+    assert "/admin/reload" not in reason
+    keyed = create_app(derive(settings, api_key="admin-key")).state.lifecycle
+    assert "POST /admin/reload with the API key" in keyed.remedy
+
+
+def test_the_queue_worker_asks_for_a_fresh_worker_while_recovering(settings: Settings) -> None:
+    worker = QueueWorker(derive(settings, oom_cooldown=60))
+    assert worker.load()
+    for _ in range(3):
+        worker.lifecycle.record_outcome(out_of_memory=True)
+    assert worker.lifecycle.state.status is Status.RECOVERING
+    output = asyncio.run(worker.handle({"id": "job-9", "input": {}}))
+    assert (output["error_code"], output["refresh_worker"]) == ("NOT_READY", True)
+    assert "out of memory 3 times in a row" in output["message"]
+    assert "RunPod starts a fresh worker" in output["message"]
+    assert "/admin" not in output["message"]
+
+
+def test_a_busy_answer_says_when_the_held_slot_should_free(settings: Settings, body: dict[str, Any]) -> None:
+    slow = derive(settings, failpoints="slow_swap:3", max_queue=0, request_timeout=0.5)
+    with app_in_thread(create_app(slow)) as url:
+        wait_ready(url)
+        first = httpx.post(f"{url}/swap", json=body, timeout=60)
+        assert first.json()["error_code"] == "TIMEOUT"
+        busy = httpx.post(f"{url}/swap", json=body, timeout=60)
+        assert busy.json()["error_code"] == "BUSY"
+        assert int(busy.headers["retry-after"]) >= 2
+
+
+def test_a_client_that_leaves_frees_its_admission_place_at_once(
+    settings: Settings, body: dict[str, Any]
+) -> None:
+    slow = derive(settings, failpoints="slow_swap:2", max_queue=0, max_concurrency=1)
+    with app_in_thread(create_app(slow)) as url:
+        wait_ready(url)
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(f"{url}/swap", json=body, timeout=0.3)
+        time.sleep(0.04)
+        # its slot is still held by the swap thread, but not its admission place: a request that needs
+        # no slot (a validation failure after admission) is not BUSY
+        answer = httpx.post(f"{url}/faces", json={"image": "not base64!"}, timeout=60)
+        assert answer.json()["error_code"] != "BUSY"
+
+
+def test_sigterm_with_a_stuck_swap_answers_it_and_exits_0_within_the_deadline(
+    model_dir: Path, body: dict[str, Any]
+) -> None:
+    drain = 1.0
+    env = {
+        "FACESWAP_MODEL_DIR": str(model_dir),
+        "FACESWAP_PROVIDERS": "cpu",
+        "FACESWAP_FAILPOINTS": "slow_swap:10",
+        "FACESWAP_DRAIN_TIMEOUT": str(drain),
+    }
+    with service_process(env, entry=True) as (url, process):
+        wait_ready(url)
+        answers: list[httpx.Response] = []
+        client = threading.Thread(
+            target=lambda: answers.append(
+                httpx.post(f"{url}/swap", json=body, headers={"X-Request-ID": "stuck-1"}, timeout=60)
+            )
+        )
+        client.start()
+        time.sleep(0.5)
+        process.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        time.sleep(0.2)
+        health = httpx.get(f"{url}/health", timeout=5)
+        assert (health.status_code, health.json()["status"]) == (503, "draining")
+        refused = httpx.post(f"{url}/swap", json=body, timeout=5)
+        assert refused.json()["error_code"] == "NOT_READY"
+        client.join()
+        stuck = answers[0]
+        assert stuck.status_code == 503
+        assert stuck.json()["error_code"] == "NOT_READY"
+        assert stuck.json()["request_id"] == "stuck-1"
+        assert process.wait(timeout=30) == 0
+        # generous bound for a shared machine; docs/reliability.md gives the measured figure
+        assert time.monotonic() - signalled < drain + 3
