@@ -19,7 +19,6 @@ import io
 import logging
 import os
 import shutil
-import tempfile
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -42,6 +41,7 @@ from faceswap.models.check import (
     last_initializer,
     verify_model_dir,
 )
+from faceswap.models.derived import cache_dir, private_dir, publish_folder, verified_folder
 from faceswap.models.precision import choose_precision
 from faceswap.models.registry import (
     DETECTOR,
@@ -295,14 +295,6 @@ def _load(settings: Settings) -> FaceModels:
     return FaceModels(detector, recognizer, swapper, plan.providers, precision, synthetic)
 
 
-def cache_dir(model_dir: Path) -> Path:
-    """Where derived model files go: beside the models (made at build or writable), else the temp folder."""
-    beside = model_dir / ".cache"
-    if beside.is_dir() or os.access(model_dir, os.W_OK):
-        return beside
-    return Path(tempfile.gettempdir()) / "faceswap-cache"
-
-
 def load_cpu_swapper(settings: Settings) -> Swapper:
     """The swapper alone on the CPU provider: the fallback after CUDA runs out of memory."""
     return _load_swapper(settings.model_dir, _Plan((CPU_PROVIDER,), ({},), strict=False), settings)
@@ -349,17 +341,22 @@ def _optimized_copy(path: Path, directory: Path, plan: _Plan, settings: Settings
     (NCHWc layout, weight reordering); a session made from this copy with optimisations off skips that
     and memory-maps the weights. The rewrite is specific to the CPU, so the key holds the CPU model with
     the file's identity and ONNX Runtime's version (a copy left by another key stays: remove old ones by
-    hand). None, to load the original, when no copy can be made.
+    hand). The folder is private and the copy's digest is checked before each use
+    (faceswap.models.derived). None, to load the original, when no copy can be made.
     """
+    if not private_dir(directory):
+        return None
     signature = file_signature(path)
     identity = (signature.size, signature.mtime_ns, ort.__version__, plan.providers, _cpu_model())
     key = hashlib.blake2b(repr(identity).encode(), digest_size=8).hexdigest()
     folder = directory / f"optimized-{key}"
-    if (folder / "model.onnx").is_file():
+    if verified_folder(folder):
         return folder / "model.onnx"
     scratch = directory / f"optimized-{key}.{os.getpid()}"
+    published = False
     try:
-        scratch.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(scratch, ignore_errors=True)
+        scratch.mkdir(mode=0o700)
         writer = session_options(settings.intra_op_threads)
         writer.optimized_model_filepath = str(scratch / "model.onnx")
         writer.add_session_config_entry(f"{_EXTERNAL_WEIGHTS}_file_name", "weights.bin")
@@ -370,14 +367,16 @@ def _optimized_copy(path: Path, directory: Path, plan: _Plan, settings: Settings
             providers=list(plan.providers),
             provider_options=list(plan.options),
         )
-        scratch.replace(folder)  # when another process got there first, its copy is used
-    # ONNX Runtime's errors derive from Exception only; a full or read-only disk raises OSError.
+        publish_folder(scratch, folder)
+        published = True
+    # ONNX Runtime's errors derive from Exception only; a full or read-only disk raises OSError; when
+    # another process published first, the rename fails and its copy is used once it checks out.
     except Exception as exc:
-        if not (folder / "model.onnx").is_file():
+        if not folder.exists():
             log.warning("no optimized copy of %s (%s): loading the file", SWAPPER.path, type(exc).__name__)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    return folder / "model.onnx" if (folder / "model.onnx").is_file() else None
+    return folder / "model.onnx" if published or verified_folder(folder) else None
 
 
 def load_models(settings: Settings) -> FaceModels:

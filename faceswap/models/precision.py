@@ -9,8 +9,6 @@ differs by more than FP16_TOLERANCE, the FP32 session is kept.
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +21,7 @@ import onnxruntime as ort
 from onnxconverter_common.float16 import convert_float_to_float16
 
 from faceswap.models.check import file_signature
+from faceswap.models.derived import find_file, private_dir, publish_file
 
 __all__ = ["FP16_TOLERANCE", "PrecisionChoice", "choose_precision", "fp16_model_file", "probe_difference"]
 
@@ -45,22 +44,17 @@ class PrecisionChoice:
 
 
 def fp16_model_file(source: Path, cache_dir: Path) -> Path:
-    """The FP16 conversion of `source`, made once and kept in `cache_dir` (keyed by size and mtime)."""
+    """The FP16 conversion of `source`, made once and kept in the private `cache_dir` (keyed by size and
+    mtime, its digest checked before each use: see faceswap.models.derived)."""
+    if not private_dir(cache_dir):
+        raise PermissionError("the model cache folder is not this user's own")
     signature = file_signature(source)
-    target = cache_dir / f"{source.stem}.fp16-{signature.size}-{signature.mtime_ns}.onnx"
-    if target.exists():
-        return target
+    stem = f"{source.stem}.fp16-{signature.size}-{signature.mtime_ns}"
+    found = find_file(cache_dir, stem)
+    if found is not None:
+        return found
     model = convert_float_to_float16(onnx.load(str(source)), keep_io_types=True)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=cache_dir, suffix=".part")
-    try:
-        with os.fdopen(descriptor, "wb") as stream:
-            stream.write(model.SerializeToString())
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return target
+    return publish_file(model.SerializeToString(), cache_dir, stem)
 
 
 def _probe(session: ort.InferenceSession) -> dict[str, np.ndarray]:
