@@ -165,11 +165,18 @@ def session_options(intra_op_threads: int) -> ort.SessionOptions:
     The CPU threads spin between the operators of a run, and stop as soon as it returns
     (`session.force_spinning_stop`): left spinning, they took 30 to 70 ms of the two cores from the
     PNG encode of a 12-megapixel frame that follows the swapper's run, and made the run no faster.
+
+    The CPU arena and memory patterns are off: with them ONNX Runtime kept every buffer of the first run
+    for good (about 190 MB of the synthetic stand-ins' serving memory); without them each run's buffers are
+    freed as it ends, and the engine hands them back to the system (`release_free_heap`) after detection
+    and after each request. The CUDA provider's arena is its own (`provider_options`).
     """
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = intra_op_threads or quota_bound_cpus() or 0
     options.add_session_config_entry("session.force_spinning_stop", "1")
+    options.enable_cpu_mem_arena = False
+    options.enable_mem_pattern = False
     return options
 
 

@@ -37,7 +37,7 @@ from faceswap.pipeline.swap import SWAP_CROP, shrink_arena_options, swap_crop
 from faceswap.runtime import pool
 from faceswap.runtime.cache import LruCache, content_key
 from faceswap.runtime.failpoints import Failpoints, allocation_failure
-from faceswap.runtime.memory import is_out_of_memory
+from faceswap.runtime.memory import is_out_of_memory, release_free_heap
 
 __all__ = ["Engine", "OutputFormat", "SourceIdentity", "SwapResult"]
 
@@ -139,6 +139,7 @@ class Engine:
             frame = self.load_frame(target, "target")
         checkpoint()
         faces = self.faces(target, frame, clock=clock, recoveries=recoveries)
+        release_free_heap()  # the detector's buffers, before the swapper's are allocated
         if reference is not None:
             index, similarity = self._match_reference(
                 reference, frame, faces, min_similarity, clock, recoveries
@@ -167,6 +168,7 @@ class Engine:
         with clock.stage("encode"):
             image = self.encode(frame, output_format)
         height, width = frame.shape[:2]
+        release_free_heap()  # what this request allocated goes back to the system, not to the next one
         return SwapResult(
             image=image,
             format=output_format,
