@@ -14,10 +14,11 @@ SWAP_CROP = 128
 
 
 def shrink_arena_options(providers: tuple[str, ...]) -> ort.RunOptions:
-    """Run options that hand the arena's unused memory back to the device after the run."""
-    devices = "gpu:0" if CUDA_PROVIDER in providers else "cpu:0"
+    """Run options that hand the GPU arena's unused memory back to the device after the run (the CPU
+    sessions have no arena: each run's buffers are freed as it ends, see faceswap.models.loader)."""
     options = ort.RunOptions()
-    options.add_run_config_entry("memory.enable_memory_arena_shrinkage", devices)
+    if CUDA_PROVIDER in providers:
+        options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "gpu:0")
     return options
 
 
