@@ -34,7 +34,7 @@ from faceswap.schemas import (
 __all__ = ["DRAINED_MESSAGE", "SwapService", "decode_base64_image"]
 
 T = TypeVar("T")
-DRAINED_MESSAGE = "The worker shut down before this request finished; send it again."
+DRAINED_MESSAGE = "The worker is draining for shutdown and stopped this request; send it again."
 DRAIN_POLL = 0.05
 
 
