@@ -114,6 +114,19 @@ class Settings(BaseSettings):
     metrics_public: bool = Field(False, description="Serve /metrics without the API key.")
     failpoints: str = Field("", description="Fault injection for tests, e.g. swap_oom:2,slow_swap:3.")
 
+    # Video and jobs
+    max_video_seconds: float = Field(60.0, gt=0, le=3600, description="Longest video accepted, in seconds.")
+    max_video_frames: int = Field(3600, ge=1, le=1_000_000, description="Most frames a video may have.")
+    max_video_pixels: int = Field(
+        1920 * 1080, ge=4096, le=50_000_000, description="Largest video frame accepted, in pixels."
+    )
+    max_video_bytes: int = Field(200 * MiB, ge=1024, description="Largest video file accepted, in bytes.")
+    max_jobs: int = Field(16, ge=1, le=10_000, description="Jobs kept at once (running, queued or done).")
+    job_ttl: float = Field(3600.0, gt=0, le=86_400, description="Seconds a finished job's result is kept.")
+    max_inline_result_bytes: int = Field(
+        16 * MiB, ge=1024, description="Largest result returned as base64; larger ones need output_url."
+    )
+
     @field_validator("url_allowlist", mode="before")
     @classmethod
     def _split_hosts(cls, value: object) -> object:

@@ -285,6 +285,18 @@ class Engine:
             label=self.settings.label_outputs,
         )
 
+    def detect(self, frame: np.ndarray, recoveries: list[str]) -> list[Face]:
+        """Faces of one decoded frame (a video frame: never cached), with the out-of-memory retry."""
+        return self._detect(frame, recoveries)
+
+    def embed(self, frame: np.ndarray, face: Face) -> np.ndarray:
+        """The identity embedding of one face of a decoded frame."""
+        return embed_face(self.models.recognizer, frame, face)
+
+    def swap_face(self, frame: np.ndarray, face: Face, embedding: np.ndarray, recoveries: list[str]) -> None:
+        """Swap `embedding`'s identity onto `face`, in place in `frame` (a frame the caller owns)."""
+        self._swap_into(frame, face, embedding, recoveries)
+
     def _detect(self, frame: np.ndarray, recoveries: list[str]) -> list[Face]:
         def attempt(longest: int) -> Callable[[], list[Face]]:
             def run() -> list[Face]:

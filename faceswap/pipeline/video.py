@@ -1,0 +1,428 @@
+"""A face swapped through a clip: file in, file out, never the whole clip in memory.
+
+demux + decode (thread) ─▶ queue ─▶ detect → follow → swap (caller's thread) ─▶ queue ─▶ encode + mux (thread)
+
+The container is recognised by its first bytes, its header checked against the limits before any frame is
+decoded. Audio packets ride the same queues untouched, so they are muxed in their original order. Frames keep
+their timestamps and the stream its time base; frames without the chosen face pass through unchanged.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Literal
+
+import av
+import numpy as np
+
+from faceswap.errors import ErrorCode, SwapError
+from faceswap.pipeline.detect import Face
+from faceswap.pipeline.engine import Engine
+from faceswap.pipeline.select import ALL_FACES, TargetChoice, best_match
+from faceswap.pipeline.track import Track, follow
+
+__all__ = [
+    "ContainerKind",
+    "VideoInfo",
+    "VideoLimits",
+    "VideoResult",
+    "probe_video",
+    "sniff_container",
+    "swap_video",
+]
+
+ContainerKind = Literal["mp4", "mov", "webm", "matroska", "gif", "webp"]
+QUEUE_FRAMES = 8
+"""Frames (or audio packets) waiting between two stages: the memory bound of the pipeline."""
+POLL_SECONDS = 0.1
+
+MEDIA_TYPES: dict[ContainerKind, str] = {
+    "mp4": "video/mp4",
+    "mov": "video/quicktime",
+    "webm": "video/webm",
+    "matroska": "video/x-matroska",
+    "gif": "image/gif",
+    "webp": "image/webp",
+}
+_ENCODERS: dict[ContainerKind, tuple[str, str, dict[str, str]]] = {
+    "mp4": ("libx264", "yuv420p", {"crf": "16", "preset": "veryfast"}),
+    "mov": ("libx264", "yuv420p", {"crf": "16", "preset": "veryfast"}),
+    "webm": ("libvpx-vp9", "yuv420p", {"crf": "24", "b": "0", "deadline": "realtime", "cpu-used": "8"}),
+    "matroska": ("libx264", "yuv420p", {"crf": "16", "preset": "veryfast"}),
+    "gif": ("gif", "rgb8", {}),
+    "webp": ("libwebp_anim", "yuv420p", {"quality": "90", "loop": "0"}),
+}
+_FORMATS: dict[ContainerKind, str] = {
+    "mp4": "mp4",
+    "mov": "mov",
+    "webm": "webm",
+    "matroska": "matroska",
+    "gif": "gif",
+    "webp": "webp",
+}
+
+Progress = Callable[[int, int], None]
+Checkpoint = Callable[[], None]
+
+
+@dataclass(frozen=True)
+class VideoLimits:
+    """What a clip may be: seconds, frames, and pixels per frame."""
+
+    seconds: float
+    frames: int
+    pixels: int
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What the container's header says, checked against the limits."""
+
+    kind: ContainerKind
+    width: int
+    height: int
+    fps: Fraction
+    time_base: Fraction
+    frames: int
+    seconds: float
+    has_audio: bool
+
+
+@dataclass
+class VideoResult:
+    """The written clip and what the answer reports about it."""
+
+    kind: ContainerKind
+    width: int
+    height: int
+    frames: int
+    swapped_frames: int
+    fps: float
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    recoveries: list[str] = field(default_factory=list)
+
+    @property
+    def media_type(self) -> str:
+        """The result's MIME type."""
+        return MEDIA_TYPES[self.kind]
+
+
+def sniff_container(head: bytes) -> ContainerKind | None:
+    """The container family of a file from its first bytes (at least 64), or None when it is no video."""
+    if head[4:8] == b"ftyp":
+        return "mov" if head[8:12] == b"qt  " else "mp4"
+    if head[4:8] in (b"moov", b"mdat", b"wide", b"free"):
+        return "mov"
+    if head[:4] == b"\x1a\x45\xdf\xa3":
+        return "webm" if b"webm" in head[:64] else "matroska"
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return "gif"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    return None
+
+
+def _not_a_video(role: str) -> SwapError:
+    return SwapError(
+        ErrorCode.INVALID_IMAGE,
+        f"The {role} video is not a readable MP4, MOV, WebM, animated GIF or animated WebP file.",
+    )
+
+
+def _too_large(what: str) -> SwapError:
+    return SwapError(ErrorCode.IMAGE_TOO_LARGE, f"The target video is too large: {what}.")
+
+
+def _open(path: Path, role: str) -> tuple[ContainerKind, Any]:
+    with path.open("rb") as handle:
+        kind = sniff_container(handle.read(64))
+    if kind is None:
+        raise _not_a_video(role)
+    try:
+        container = av.open(str(path), "r")
+    except (av.FFmpegError, ValueError) as exc:
+        raise _not_a_video(role) from exc
+    if not container.streams.video:
+        container.close()
+        raise _not_a_video(role)
+    return kind, container
+
+
+def _header_info(kind: ContainerKind, container: Any) -> VideoInfo:
+    stream = container.streams.video[0]
+    fps = Fraction(stream.average_rate or stream.guessed_rate or 25)
+    if stream.duration is not None and stream.time_base is not None:
+        seconds = float(stream.duration * stream.time_base)
+    elif container.duration is not None:
+        seconds = container.duration / av.time_base
+    else:
+        seconds = 0.0
+    frames = int(stream.frames) or round(seconds * float(fps))
+    return VideoInfo(
+        kind=kind,
+        width=int(stream.codec_context.width),
+        height=int(stream.codec_context.height),
+        fps=fps,
+        time_base=Fraction(stream.time_base or Fraction(1, 1000)),
+        frames=frames,
+        seconds=seconds,
+        has_audio=bool(container.streams.audio),
+    )
+
+
+def check_limits(info: VideoInfo, limits: VideoLimits) -> None:
+    """IMAGE_TOO_LARGE when the header shows more seconds, frames or pixels per frame than allowed."""
+    if info.width <= 0 or info.height <= 0:
+        raise SwapError(ErrorCode.INVALID_IMAGE, "The target video's frames have no size.")
+    if info.width * info.height > limits.pixels:
+        raise _too_large(f"{info.width}x{info.height} frames, over {limits.pixels} pixels each")
+    if info.seconds > limits.seconds:
+        raise _too_large(f"{info.seconds:.1f} seconds, over {limits.seconds:g}")
+    if info.frames > limits.frames:
+        raise _too_large(f"{info.frames} frames, over {limits.frames}")
+
+
+def probe_video(path: Path, limits: VideoLimits, role: str = "target") -> VideoInfo:
+    """The header of a clip, checked against `limits`; INVALID_IMAGE when it is not a video we read."""
+    kind, container = _open(path, role)
+    try:
+        info = _header_info(kind, container)
+    finally:
+        container.close()
+    check_limits(info, limits)
+    return info
+
+
+@dataclass
+class _Plan:
+    """What is swapped in each frame."""
+
+    embedding: np.ndarray
+    target_index: TargetChoice
+    reference: np.ndarray | None
+    min_similarity: float
+    track: Track | None = None
+
+
+def _chosen_faces(engine: Engine, frame: np.ndarray, faces: list[Face], plan: _Plan) -> list[Face]:
+    """The faces of this frame to swap under `plan` (the tracked one starts at the first frame with faces)."""
+    if not faces:
+        return []
+    if plan.target_index == ALL_FACES:
+        return faces
+    if plan.reference is not None:
+        candidates = [engine.embed(frame, face) for face in faces]
+        try:
+            index, _ = best_match(plan.reference, candidates, plan.min_similarity)
+        except SwapError:
+            return []
+        return [faces[index - 1]]
+    if plan.track is None:
+        index = int(plan.target_index)
+        if index > len(faces):
+            return []
+        chosen = faces[index - 1]
+        plan.track = Track(embedding=engine.embed(frame, chosen), box=chosen.bbox)
+        return [chosen]
+    found = follow(plan.track, faces, lambda face: engine.embed(frame, face))
+    return [] if found is None else [found]
+
+
+_END = object()
+
+
+def _put(out: queue.Queue[Any], item: object, stop: threading.Event) -> bool:
+    """Put with back-pressure; False once the pipeline is stopping."""
+    while not stop.is_set():
+        try:
+            out.put(item, timeout=POLL_SECONDS)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def _get(source: queue.Queue[Any], stop: threading.Event) -> Any:
+    while True:
+        try:
+            return source.get(timeout=POLL_SECONDS)
+        except queue.Empty:
+            if stop.is_set():
+                return _END
+
+
+def _decode(container: Any, limits: VideoLimits, out: queue.Queue[Any], stop: threading.Event) -> None:
+    """Demux and decode into `out`: ("video", pixels, pts, time_base) and ("audio", packet) in file order."""
+    video = container.streams.video[0]
+    video.thread_type = "AUTO"
+    streams = [video, *container.streams.audio[:1]]
+    count = 0
+    try:
+        for packet in container.demux(streams):
+            if packet.stream.type == "audio":
+                if packet.size and not _put(out, ("audio", packet), stop):
+                    return
+                continue
+            for frame in packet.decode():
+                count += 1
+                seconds = float(frame.time) if frame.time is not None else 0.0
+                if count > limits.frames or seconds > limits.seconds:
+                    raise _too_large(f"over {limits.frames} frames or {limits.seconds:g} seconds")
+                item = ("video", frame.to_ndarray(format="bgr24"), frame.pts, frame.time_base)
+                if not _put(out, item, stop):
+                    return
+    except SwapError as exc:
+        _put(out, ("error", exc), stop)
+    except (av.FFmpegError, ValueError) as exc:
+        failure = SwapError(ErrorCode.INVALID_IMAGE, "The target video could not be decoded.")
+        failure.__cause__ = exc
+        _put(out, ("error", failure), stop)
+    _put(out, _END, stop)
+
+
+def _open_output(path: Path, kind: ContainerKind, info: VideoInfo, audio: Any) -> tuple[Any, Any, Any]:
+    codec, pixel_format, options = _ENCODERS[kind]
+    output = av.open(str(path), "w", format=_FORMATS[kind])
+    stream = output.add_stream(codec, rate=info.fps, options=dict(options))
+    stream.width, stream.height, stream.pix_fmt = info.width, info.height, pixel_format
+    stream.time_base = info.time_base
+    stream.codec_context.time_base = info.time_base
+    audio_out = output.add_stream_from_template(audio) if audio is not None else None
+    return output, stream, audio_out
+
+
+def _encode(
+    output: Any,
+    stream: Any,
+    audio_out: Any,
+    source: queue.Queue[Any],
+    stop: threading.Event,
+    errors: list[BaseException],
+) -> None:
+    """Encode frames and mux packets from `source` until the end marker; the first failure in `errors`."""
+    try:
+        while (item := _get(source, stop)) is not _END:
+            if item[0] == "audio":
+                packet = item[1]
+                packet.stream = audio_out
+                output.mux(packet)
+                continue
+            _, pixels, pts, time_base = item
+            frame = av.VideoFrame.from_ndarray(pixels, format="bgr24")
+            frame.pts, frame.time_base = pts, time_base
+            output.mux(stream.encode(frame))
+        if not stop.is_set():
+            output.mux(stream.encode(None))
+    except Exception as exc:  # reported to the caller's thread, which raises it
+        errors.append(exc)
+        stop.set()
+
+
+def swap_video(
+    engine: Engine,
+    embedding: np.ndarray,
+    target: Path,
+    output_path: Path,
+    limits: VideoLimits,
+    *,
+    target_index: TargetChoice = 1,
+    reference: np.ndarray | None = None,
+    min_similarity: float = 0.3,
+    progress: Progress | None = None,
+    checkpoint: Checkpoint | None = None,
+) -> VideoResult:
+    """Swap `embedding`'s identity through the clip at `target` into `output_path` (same container family).
+
+    `progress(done, total)` after each frame; `checkpoint()` raises to stop (the output is then incomplete
+    and the caller removes it).
+    """
+    kind, container = _open(target, "target")
+    try:
+        info = _header_info(kind, container)
+        check_limits(info, limits)
+        plan = _Plan(embedding, target_index, reference, min_similarity)
+        audio = container.streams.audio[0] if container.streams.audio else None
+        output, stream, audio_out = _open_output(output_path, kind, info, audio)
+        try:
+            result = _run(
+                engine, container, (output, stream, audio_out), info, limits, plan, progress, checkpoint
+            )
+        finally:
+            output.close()
+    finally:
+        container.close()
+    return result
+
+
+def _run(
+    engine: Engine,
+    container: Any,
+    sink: tuple[Any, Any, Any],
+    info: VideoInfo,
+    limits: VideoLimits,
+    plan: _Plan,
+    progress: Progress | None,
+    checkpoint: Checkpoint | None,
+) -> VideoResult:
+    decoded: queue.Queue[Any] = queue.Queue(QUEUE_FRAMES)
+    swapped: queue.Queue[Any] = queue.Queue(QUEUE_FRAMES)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    decoder = threading.Thread(target=_decode, args=(container, limits, decoded, stop), name="video-decode")
+    encoder = threading.Thread(target=_encode, args=(*sink, swapped, stop, errors), name="video-encode")
+    decoder.start()
+    encoder.start()
+    result = VideoResult(info.kind, info.width, info.height, 0, 0, float(info.fps))
+    started = time.perf_counter()
+    try:
+        _swap_frames(engine, decoded, swapped, stop, plan, result, info, progress, checkpoint)
+    except BaseException:
+        stop.set()
+        raise
+    finally:
+        decoder.join()
+        encoder.join()
+    if errors:
+        raise SwapError(ErrorCode.INTERNAL, "The swapped video could not be written.") from errors[0]
+    result.timings_ms["video"] = round((time.perf_counter() - started) * 1000.0, 2)
+    return result
+
+
+def _swap_frames(
+    engine: Engine,
+    decoded: queue.Queue[Any],
+    swapped: queue.Queue[Any],
+    stop: threading.Event,
+    plan: _Plan,
+    result: VideoResult,
+    info: VideoInfo,
+    progress: Progress | None,
+    checkpoint: Checkpoint | None,
+) -> None:
+    """The middle stage: each frame's faces found and swapped, everything passed on in order."""
+    while (item := _get(decoded, stop)) is not _END:
+        if item[0] == "error":
+            raise item[1]
+        if item[0] == "video":
+            if checkpoint is not None:
+                checkpoint()
+            pixels = item[1] if item[1].flags.writeable else item[1].copy()
+            faces = engine.detect(pixels, result.recoveries)
+            chosen = _chosen_faces(engine, pixels, faces, plan)
+            for face in chosen:
+                engine.swap_face(pixels, face, plan.embedding, result.recoveries)
+            result.frames += 1
+            result.swapped_frames += bool(chosen)
+            if progress is not None:
+                progress(result.frames, max(info.frames, result.frames))
+            item = ("video", pixels, item[2], item[3])
+        if not _put(swapped, item, stop):
+            break
+    if not stop.is_set():
+        _put(swapped, _END, stop)
