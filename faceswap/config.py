@@ -121,6 +121,7 @@ class Settings(BaseSettings):
         1920 * 1080, ge=4096, le=50_000_000, description="Largest video frame accepted, in pixels."
     )
     max_video_bytes: int = Field(200 * MiB, ge=1024, description="Largest video file accepted, in bytes.")
+    job_timeout: float = Field(1800.0, gt=0, le=86_400, description="Seconds a job may swap for.")
     max_jobs: int = Field(16, ge=1, le=10_000, description="Jobs kept at once (running, queued or done).")
     job_ttl: float = Field(3600.0, gt=0, le=86_400, description="Seconds a finished job's result is kept.")
     max_inline_result_bytes: int = Field(

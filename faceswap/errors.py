@@ -61,6 +61,7 @@ class ErrorCode(StrEnum):
     NOT_READY = "NOT_READY"
     TIMEOUT = "TIMEOUT"
     INTERNAL = "INTERNAL"
+    JOB_NOT_FOUND = "JOB_NOT_FOUND"
 
 
 ERROR_STATUS: dict[ErrorCode, int] = {
@@ -78,6 +79,7 @@ ERROR_STATUS: dict[ErrorCode, int] = {
     ErrorCode.NOT_READY: 503,
     ErrorCode.TIMEOUT: 504,
     ErrorCode.INTERNAL: 500,
+    ErrorCode.JOB_NOT_FOUND: 404,
 }
 
 

@@ -26,6 +26,7 @@ import socket
 import ssl
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Collection, Iterable, Iterator
 from ipaddress import ip_address
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Self, cast
 
@@ -60,6 +61,7 @@ logger = logging.getLogger(__name__)
 
 Resolver = Callable[[str], Awaitable[list[str]]]
 
+_UPLOAD_CHUNK = 1024 * 1024
 _SNIFF_BYTES = 12  # enough for every signature looks_like_image knows (WebP's is the longest)
 _HEADERS = {"Accept": "image/jpeg, image/png, image/webp, image/gif", "Accept-Encoding": "identity"}
 
@@ -227,7 +229,9 @@ def _declared_length(response: httpx.Response) -> int | None:
     return int(value) if value.isdigit() else None
 
 
-async def _read_body(response: httpx.Response, limit: int, role: str) -> bytes:
+async def _read_body(
+    response: httpx.Response, limit: int, role: str, require: Callable[[bytes, str], None] = _require_image
+) -> bytes:
     """The body, counted while it streams, stopped at the first byte over the limit or a non-image start."""
     declared = _declared_length(response)
     if declared is not None and declared > limit:
@@ -239,9 +243,9 @@ async def _read_body(response: httpx.Response, limit: int, role: str) -> bytes:
         if len(body) > limit:
             raise image_too_large(image_label(role), limit)
         if not sniffed and len(body) >= _SNIFF_BYTES:
-            _require_image(bytes(body[:_SNIFF_BYTES]), role)
+            require(bytes(body[:_SNIFF_BYTES]), role)
             sniffed = True
-    _require_image(bytes(body[:_SNIFF_BYTES]), role)
+    require(bytes(body[:_SNIFF_BYTES]), role)
     return bytes(body)
 
 
@@ -355,17 +359,23 @@ class ImageFetcher:
             ) from exc
         return self._check(location, role)
 
-    async def _download(self, url: str, role: str) -> bytes:
+    async def _download(
+        self,
+        url: str,
+        role: str,
+        limit: int | None = None,
+        require: Callable[[bytes, str], None] | None = None,
+    ) -> bytes:
         """Follow at most max_redirects checked redirects and read the image body."""
         target = self._check(url, role)
-        limit = self._settings.max_download_bytes
+        limit = limit or self._settings.max_download_bytes
         for hop in range(self._settings.max_redirects + 1):
             async with self._client.stream("GET", target.url) as response:
                 if response.has_redirect_location:
                     target = self._redirect_target(response, role)
                     continue
                 _require_success(response, role)
-                body = await _read_body(response, limit, role)
+                body = await _read_body(response, limit, role, require or _require_image)
                 logger.debug("fetched the %s image: %d bytes after %d redirects", role, len(body), hop)
                 return body
         raise SwapError(
@@ -373,7 +383,13 @@ class ImageFetcher:
             f"The {image_label(role)} URL redirected more than {self._settings.max_redirects} times.",
         )
 
-    async def _download_in_time(self, url: str, role: str) -> bytes:
+    async def _download_in_time(
+        self,
+        url: str,
+        role: str,
+        limit: int | None = None,
+        require: Callable[[bytes, str], None] | None = None,
+    ) -> bytes:
         """The download under one deadline that covers resolution, redirects and the body."""
         deadline = self._settings.fetch_timeout
         try:
@@ -381,7 +397,7 @@ class ImageFetcher:
                 with _mapped_transport_errors(role):
                     if self._failpoints is not None and self._failpoints.hit("fetch_reset"):
                         raise httpcore.ReadError("connection reset by the fetch_reset failpoint")
-                    return await self._download(url, role)
+                    return await self._download(url, role, limit, require)
         except TimeoutError as exc:
             raise SwapError(
                 ErrorCode.FETCH_TIMEOUT,
@@ -407,3 +423,48 @@ class ImageFetcher:
         if failure is not None:
             raise failure
         return {role: task.result() for role, task in tasks.items()}
+
+    async def fetch_media(
+        self, url: str, role: str, *, limit: int, require: Callable[[bytes, str], None], deadline: float
+    ) -> bytes:
+        """The bytes of one file up to `limit` whose first bytes `require` accepts (a video, for jobs),
+        with `deadline` seconds for the whole download."""
+        try:
+            async with asyncio.timeout(deadline):
+                with _mapped_transport_errors(role):
+                    return await self._download(url, role, limit, require)
+        except TimeoutError as exc:
+            raise SwapError(
+                ErrorCode.FETCH_TIMEOUT, f"The {role} download did not finish within {deadline:g} seconds."
+            ) from exc
+
+    async def put_file(self, url: str, path: Path, media_type: str, *, deadline: float) -> None:
+        """Upload a file by HTTP PUT (a presigned bucket URL) under the same URL policy, no redirects."""
+        target = check_url(
+            url,
+            allowlist=self._settings.url_allowlist,
+            allow_private=self._settings.allow_private_urls,
+            label="output",
+        )
+        size = path.stat().st_size
+
+        async def chunks() -> AsyncIterator[bytes]:
+            with path.open("rb") as handle:
+                while chunk := handle.read(_UPLOAD_CHUNK):
+                    yield chunk
+
+        headers = {"Content-Type": media_type, "Content-Length": str(size)}
+        try:
+            async with asyncio.timeout(deadline):
+                with _mapped_transport_errors("output"):
+                    response = await self._client.put(target.url, content=chunks(), headers=headers)
+        except TimeoutError as exc:
+            raise SwapError(
+                ErrorCode.FETCH_TIMEOUT,
+                f"The upload to output_url did not finish within {deadline:g} seconds.",
+            ) from exc
+        if not response.is_success:
+            raise SwapError(
+                ErrorCode.FETCH_FAILED, f"output_url answered HTTP {response.status_code} to the upload."
+            )
+        logger.info("uploaded the result: %d bytes", size)

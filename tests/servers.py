@@ -48,6 +48,8 @@ class ImageHost:
     def __init__(self) -> None:
         self.routes: dict[str, Route] = {}
         self.hits: list[str] = []
+        self.uploads: dict[str, bytes] = {}
+        self.upload_status: dict[str, int] = {}
         host = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -66,6 +68,16 @@ class ImageHost:
                     self.wfile.write(route.body)
                 except (BrokenPipeError, ConnectionResetError):
                     pass
+
+            def do_PUT(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                body = self.rfile.read(length)
+                status = host.upload_status.get(self.path, 200)
+                if status < 300:
+                    host.uploads[self.path] = body
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
 
             def log_message(self, *args: object) -> None:
                 pass

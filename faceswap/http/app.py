@@ -24,9 +24,11 @@ from faceswap.http.errors import (
     too_large,
     unauthorized,
 )
+from faceswap.http.jobs import job_body_limits, job_router
 from faceswap.http.middleware import BodyPolicy, RequestGuard
 from faceswap.http.probes import probe_router
 from faceswap.http.routes import body_limits, work_router
+from faceswap.jobs import JobManager
 from faceswap.lifecycle import ModelLifecycle
 from faceswap.logs import configure_logging
 from faceswap.metrics import Metrics, RequestMetrics
@@ -80,6 +82,7 @@ def _lifespan(
         service = SwapService(settings, lifecycle, fetcher, app.state.metrics)
         app.state.metrics.watch(service.live_values, lambda: lifecycle.state.status.value)
         app.state.service = service
+        app.state.jobs = jobs = JobManager(service)
         _drain_on_sigterm(lifecycle)
         loader = asyncio.create_task(lifecycle.run(), name="model-loader")
         try:
@@ -87,6 +90,7 @@ def _lifespan(
         finally:
             lifecycle.drain()
             loader.cancel()
+            await jobs.close()
             await fetcher.aclose()
             await asyncio.to_thread(service.close)
 
@@ -96,7 +100,7 @@ def _lifespan(
 def _body_limits(settings: Settings) -> dict[str, int]:
     """Each route's body cap; the admin routes take a few small fields (and only with the API key)."""
     admin = {"/admin/failpoints": 64 * 1024} if settings.api_key is not None else {}
-    return body_limits(settings) | admin
+    return body_limits(settings) | admin | job_body_limits(settings)
 
 
 def create_app(
@@ -141,6 +145,7 @@ def create_app(
     app.add_middleware(RequestGuard, body=body, authorize=key_checker(settings), unauthorized=unauthorized)
     add_error_handlers(app)
     app.include_router(work_router)
+    app.include_router(job_router)
     app.include_router(probe_router)
     if settings.api_key is not None:
         admin = admin_router(lifecycle, lifecycle.failpoints, failpoints_enabled=bool(settings.failpoints))

@@ -1,0 +1,59 @@
+"""The job routes: POST /jobs starts a swap in the background, GET polls it, DELETE cancels it."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, Response
+
+from faceswap.config import Settings
+from faceswap.http.errors import ERROR_RESPONSES
+from faceswap.http.jsonbody import ParsedJSONRoute
+from faceswap.http.routes import ImageJSONResponse
+from faceswap.jobs import JobInput, JobManager, JobStatus
+
+__all__ = ["job_body_limits", "job_router"]
+
+_FIELDS_BYTES = 64 * 1024
+
+
+def _jobs(request: Request) -> JobManager:
+    return request.app.state.jobs  # type: ignore[no-any-return]
+
+
+Jobs = Annotated[JobManager, Depends(_jobs)]
+
+job_router = APIRouter(responses=ERROR_RESPONSES, tags=["jobs"], route_class=ParsedJSONRoute)
+
+
+def job_body_limits(settings: Settings) -> dict[str, int]:
+    """POST /jobs carries two images and a clip in base64 at most (never over `max_body_bytes`)."""
+
+    def base64_size(size: int) -> int:
+        return -(-size // 3) * 4 + 256
+
+    largest = 2 * base64_size(settings.max_download_bytes) + base64_size(settings.max_video_bytes)
+    return {"/jobs": min(largest + _FIELDS_BYTES, settings.max_body_bytes)}
+
+
+@job_router.post("/jobs", response_model=JobStatus, status_code=202)
+async def start_job(body: JobInput, jobs: Jobs) -> Response:
+    """Start a swap (a photo, or a clip frame by frame) in the background; poll GET /jobs/{id}.
+
+    Jobs are kept in this process's memory only: a restart loses them.
+    """
+    status = jobs.submit(body)
+    return JSONResponse(status.model_dump(), status_code=202, headers={"Location": f"/jobs/{status.id}"})
+
+
+@job_router.get("/jobs/{job_id}", response_model=JobStatus)
+async def job_status(job_id: str, jobs: Jobs) -> Response:
+    """Status, progress (frames done / total, ETA) and, once done, the result or the error."""
+    return ImageJSONResponse(jobs.get(job_id).model_dump())
+
+
+@job_router.delete("/jobs/{job_id}", response_model=JobStatus)
+async def cancel_job(job_id: str, jobs: Jobs) -> Response:
+    """Stop the job at its next frame and forget it, its files and its result."""
+    return JSONResponse((await jobs.cancel(job_id)).model_dump())
