@@ -16,6 +16,7 @@ CONTRACT = {
     "NOT_READY": 503,
     "TIMEOUT": 504,
     "INTERNAL": 500,
+    "JOB_NOT_FOUND": 404,  # the jobs routes (README, "Jobs and video")
 }
 
 
