@@ -13,26 +13,34 @@ this worker after the job and starts a fresh one for the next. The client learns
 for its timeout, a fault of one machine (a GPU that will not start, too little memory) leaves the pool
 with it, and a fault of the image itself shows in every job's message.
 
+A job with ``"action": "job"`` (or with ``target_video`` or ``output_url``) runs what POST /jobs runs:
+a photo, or a clip frame by frame, with progress sent through the SDK's ``progress_update`` (at most
+once a second) and the result inline or PUT to ``output_url``.
+
 RunPod's load-balancing mode is plain HTTP: see faceswap.http.server.
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from faceswap.config import Settings
 from faceswap.errors import ErrorCode, SwapError
 from faceswap.fetch import ImageFetcher
 from faceswap.http.middleware import new_request_id
+from faceswap.jobs import JobInput, run_job
 from faceswap.lifecycle import ModelLifecycle, Status
 from faceswap.logs import request_id_var
 from faceswap.models.check import verify_model_dir
 from faceswap.runtime.backoff import backoff_delays
 from faceswap.runtime.failpoints import Failpoints
-from faceswap.schemas import output_body
+from faceswap.schemas import output_body, validated
 from faceswap.service import SwapService
 
 __all__ = ["QueueWorker", "quiet_sdk_logs"]
@@ -43,6 +51,24 @@ LOAD_BACKOFF_FIRST = 1.0
 LOAD_BACKOFF_CAP = 8.0
 WORKER_REMEDY = "RunPod starts a fresh worker for the next job"
 SDK_VERBOSE_LEVELS = frozenset({"NOTSET", "TRACE", "DEBUG"})
+PROGRESS_INTERVAL = 1.0
+JOB_FIELDS = ("target_video", "output_url")
+
+ProgressSink = Callable[[dict[str, Any], Any], None]
+
+
+def sdk_progress(job: dict[str, Any], progress: Any) -> None:
+    """The SDK's progress_update (imported on use: importing the SDK configures logging)."""
+    from runpod.serverless import progress_update
+
+    progress_update(job, progress)
+
+
+def is_job_input(fields: object) -> bool:
+    """Whether a queue input asks for a background-style job (a clip, or an upload)."""
+    if not isinstance(fields, dict):
+        return False
+    return fields.get("action") == "job" or any(fields.get(name) is not None for name in JOB_FIELDS)
 
 
 def quiet_sdk_logs() -> None:
@@ -68,12 +94,14 @@ class QueueWorker:
         settings: Settings,
         lifecycle: ModelLifecycle | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        progress: ProgressSink = sdk_progress,
     ) -> None:
         self.settings = settings
         self.lifecycle = lifecycle or ModelLifecycle(
             settings, Failpoints(settings.failpoints), remedy=WORKER_REMEDY
         )
         self._sleep = sleep
+        self._progress = progress
         self._service: SwapService | None = None
 
     def load(self) -> bool:
@@ -117,6 +145,8 @@ class QueueWorker:
         try:
             if self.lifecycle.state.status in (Status.FAILED, Status.RECOVERING):
                 return self._not_ready(request_id)
+            if is_job_input(job.get("input")):
+                return await self._run_job(job, request_id)
             return output_body(await self._service_now().run_input(job.get("input"), request_id))
         except SwapError as exc:
             log.info("job failed: %s", exc.code.value)
@@ -127,6 +157,26 @@ class QueueWorker:
             return error.body(request_id)
         finally:
             request_id_var.reset(token)
+
+    async def _run_job(self, job: dict[str, Any], request_id: str) -> dict[str, Any]:
+        """A photo or a clip as POST /jobs runs it, its progress sent at most once a second."""
+        fields = {name: value for name, value in job["input"].items() if name != "action"}
+        request = validated(JobInput, fields)
+        last = 0.0
+
+        def progress(done: int, total: int) -> None:
+            nonlocal last
+            now = time.monotonic()
+            if done == total or now - last >= PROGRESS_INTERVAL:
+                last = now
+                self._progress(job, {"frames_done": done, "frames_total": total})
+
+        folder = Path(tempfile.mkdtemp(prefix="faceswap-job-"))
+        try:
+            result = await run_job(self._service_now(), request, folder, progress)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        return {"success": True, "request_id": request_id, **result.model_dump(exclude_none=True)}
 
     def _not_ready(self, request_id: str) -> dict[str, Any]:
         reason = self.failure_reason().rstrip(".")

@@ -1,0 +1,53 @@
+"""The queue worker runs the same job as POST /jobs, with progress through the SDK's progress_update."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from pathlib import Path
+from typing import Any
+
+from faceswap.config import Settings
+from faceswap.runpod_worker import QueueWorker, is_job_input
+from faceswap.testing.clips import write_clip
+from faceswap.testing.synthetic import draw_faces
+from tests.conftest import encode_png
+
+FRAMES = 16
+
+
+def test_a_clip_job_reports_progress_and_returns_the_clip(settings: Settings, tmp_path: Path) -> None:
+    clip = tmp_path / "in.webm"
+    write_clip(clip, "webm", frames=FRAMES, size=(256, 256))
+    updates: list[tuple[str, Any]] = []
+    worker = QueueWorker(settings, progress=lambda job, value: updates.append((job["id"], value)))
+    assert worker.load()
+    job_input = {
+        "source_image": base64.b64encode(encode_png(draw_faces(640, 480, 1, seed=9)[0])).decode(),
+        "target_video": base64.b64encode(clip.read_bytes()).decode(),
+        "target_index": "all",
+    }
+    output = asyncio.run(worker.handle({"id": "job-7", "input": job_input}))
+    assert output["success"] is True, output
+    assert (output["kind"], output["media_type"], output["frames"]) == ("video", "video/webm", FRAMES)
+    assert output["swapped_frames"] == FRAMES
+    assert base64.b64decode(output["base64"])[:4] == b"\x1a\x45\xdf\xa3"
+    assert updates and updates[-1] == ("job-7", {"frames_done": FRAMES, "frames_total": FRAMES})
+
+
+def test_job_inputs_are_recognised() -> None:
+    assert is_job_input({"action": "job"})
+    assert is_job_input({"target_video": "AAAA"})
+    assert is_job_input({"output_url": "https://bucket/x"})
+    assert not is_job_input({"source_url": "a", "target_url": "b"})
+    assert not is_job_input(["target_video"])
+
+
+def test_a_bad_job_is_an_output_with_success_false(settings: Settings) -> None:
+    worker = QueueWorker(settings, progress=lambda job, value: None)
+    output = asyncio.run(worker.handle({"id": "job-8", "input": {"action": "job", "target_video": "AAAA"}}))
+    assert (output["success"], output["error_code"], output["request_id"]) == (
+        False,
+        "INVALID_INPUT",
+        "job-8",
+    )
