@@ -1,4 +1,4 @@
-"""Command line: ``python -m faceswap swap SOURCE TARGET -o OUT``."""
+"""Command line: ``python -m faceswap swap SOURCE TARGET -o OUT``; TARGET may be a clip (``-o OUT.mp4``)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,23 @@ from faceswap.config import Settings
 from faceswap.errors import SwapError
 from faceswap.models.loader import load_models
 from faceswap.pipeline.engine import Engine
+from faceswap.pipeline.video import VideoLimits, sniff_container, swap_video
 
 __all__ = ["main"]
 
 FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".webp": "webp"}
+CLIP_SUFFIXES = {
+    "mp4": (".mp4", ".m4v", ".mov"),
+    "mov": (".mov", ".mp4", ".m4v"),
+    "webm": (".webm",),
+    "matroska": (".mkv",),
+    "gif": (".gif",),
+}
+BAR_WIDTH = 30
+
+
+def _target_index(text: str) -> int | str:
+    return "all" if text == "all" else int(text)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -28,12 +41,61 @@ def _parser() -> argparse.ArgumentParser:
         "--source-index", type=int, default=1, help="source face, numbered from 1 left to right"
     )
     swap.add_argument(
-        "--target-index", type=int, default=1, help="target face, numbered from 1 left to right"
+        "--target-index",
+        type=_target_index,
+        default=1,
+        help='target face, numbered from 1 left to right; "all" (clips): every face',
     )
     return parser
 
 
+def _progress_bar(done: int, total: int) -> None:
+    """A one-line progress bar on standard error, redrawn in place."""
+    filled = BAR_WIDTH * done // max(total, 1)
+    sys.stderr.write(f"\r[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {done}/{total} frames")
+    if done >= total:
+        sys.stderr.write("\n")
+    sys.stderr.flush()
+
+
+def _swap_clip(args: argparse.Namespace, settings: Settings, kind: str) -> dict[str, object]:
+    if args.output.suffix.lower() not in CLIP_SUFFIXES.get(kind, ()):
+        wanted = " or ".join(CLIP_SUFFIXES.get(kind, ("(none)",)))
+        raise SystemExit(f"error: {args.output.name}: a {kind} clip is written as {wanted}")
+    engine = Engine(load_models(settings), settings)
+    identity = engine.source_identity(args.source.read_bytes(), args.source_index)
+    limits = VideoLimits(settings.max_video_seconds, settings.max_video_frames, settings.max_video_pixels)
+    result = swap_video(
+        engine,
+        identity.embedding,
+        args.target,
+        args.output,
+        limits,
+        target_index=args.target_index,
+        progress=_progress_bar,
+    )
+    return {
+        "output": str(args.output),
+        "width": result.width,
+        "height": result.height,
+        "frames": result.frames,
+        "swapped_frames": result.swapped_frames,
+        "fps": result.fps,
+        "timings_ms": result.timings_ms,
+    }
+
+
+def _target_clip_kind(path: Path) -> str | None:
+    """The container of a clip target (a GIF only when it has several frames is left to the pipeline)."""
+    with path.open("rb") as handle:
+        kind = sniff_container(handle.read(64))
+    return None if kind == "webp" else kind
+
+
 def _swap(args: argparse.Namespace, settings: Settings) -> dict[str, object]:
+    kind = _target_clip_kind(args.target)
+    if kind is not None and args.output.suffix.lower() not in FORMATS:
+        return _swap_clip(args, settings, kind)
     output_format = FORMATS.get(args.output.suffix.lower())
     if output_format is None:
         raise SystemExit(f"error: {args.output.name}: the output must end in .png, .jpg, .jpeg or .webp")
