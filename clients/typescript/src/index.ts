@@ -13,6 +13,7 @@ export {
 } from "./errors.js";
 export { retryAfterSeconds } from "./protocol.js";
 export { runPodFaceSwap, type RunPodFaceSwapOptions } from "./runpod-face-swap.js";
+export { swapVideo, type VideoProgress, type VideoResult, type SwapVideoOptions } from "./video.js";
 export type {
   BBox,
   EndpointOptions,

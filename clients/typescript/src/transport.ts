@@ -76,7 +76,7 @@ function parseJson(text: string): unknown {
 /** Send `payload` (or nothing, for GET) as JSON with the bearer key; resolves for every HTTP status. */
 export async function sendJson(
   url: string,
-  method: "GET" | "POST",
+  method: "GET" | "POST" | "DELETE",
   payload: unknown,
   apiKey: string | undefined,
   deadline: Deadline,
