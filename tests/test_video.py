@@ -12,7 +12,7 @@ from faceswap.config import Settings
 from faceswap.errors import ErrorCode, SwapError
 from faceswap.pipeline.engine import Engine
 from faceswap.pipeline.video import VideoLimits, probe_video, sniff_container, swap_video
-from faceswap.testing.clips import clip_boxes, write_clip
+from faceswap.testing.clips import clip_boxes, main, write_clip
 from faceswap.testing.synthetic import draw_faces, face_pattern
 from tests.conftest import encode_png
 
@@ -161,3 +161,22 @@ def test_the_output_container_follows_the_input(tmp_path: Path) -> None:
         clip = tmp_path / f"in.{kind}"
         write_clip(clip, kind, frames=4, size=SIZE, audio=False)
         assert probe_video(clip, LIMITS).kind == kind
+
+
+def test_the_clip_command_writes_a_clip(tmp_path: Path) -> None:
+    out = tmp_path / "clip.webm"
+    assert main([str(out), "--frames", "5", "--size", "256x192", "--faces", "1"]) == 0
+    info = probe_video(out, LIMITS)
+    assert (info.kind, info.width, info.height, info.has_audio) == ("webm", 256, 192, True)
+    assert len(frames_of(out)) == 5
+
+
+@pytest.mark.parametrize("kind", ["mp4", "webm"])
+def test_odd_sized_clips_keep_their_size(
+    engine: Engine, source_identity: np.ndarray, tmp_path: Path, kind: str
+) -> None:
+    clip, out = tmp_path / f"in.{kind}", tmp_path / f"out.{kind}"
+    write_clip(clip, kind, frames=4, size=(255, 257), audio=False)
+    result = swap_video(engine, source_identity, clip, out, LIMITS)
+    assert (result.width, result.height, result.frames) == (255, 257, 4)
+    assert frames_of(out)[0][0].shape == (257, 255, 3)

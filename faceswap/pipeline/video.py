@@ -290,6 +290,8 @@ def _open_output(path: Path, kind: ContainerKind, info: VideoInfo, audio: Any) -
     codec, pixel_format, options = _ENCODERS[kind]
     output = av.open(str(path), "w", format=_FORMATS[kind])
     stream = output.add_stream(codec, rate=info.fps, options=dict(options))
+    if pixel_format == "yuv420p" and (info.width % 2 or info.height % 2):
+        pixel_format = "yuv444p"  # 4:2:0 needs even sides; odd-sized clips keep every pixel at full chroma
     stream.width, stream.height, stream.pix_fmt = info.width, info.height, pixel_format
     stream.time_base = info.time_base
     stream.codec_context.time_base = info.time_base

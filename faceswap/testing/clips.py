@@ -1,7 +1,13 @@
-"""Small synthetic clips for tests and benches: faces that move, one that leaves and comes back, audio."""
+"""Small synthetic clips for tests and benches: faces that move, one that leaves and comes back, audio.
+
+``python -m faceswap.testing.clips OUT.mp4 --faces 2 --frames 64 --size 256x256 --fps 25`` writes one; the
+container follows OUT's suffix (.mp4, .mov, .webm, .gif).
+"""
 
 from __future__ import annotations
 
+import argparse
+from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
 
@@ -10,7 +16,7 @@ import numpy as np
 
 from faceswap.testing.synthetic import BACKGROUND_BGR, Box, layout_faces, place_faces
 
-__all__ = ["clip_boxes", "write_clip"]
+__all__ = ["clip_boxes", "main", "write_clip"]
 
 _VIDEO: dict[str, tuple[str, str, str, dict[str, str]]] = {
     "mp4": ("mp4", "libx264", "yuv420p", {"crf": "10", "preset": "ultrafast"}),
@@ -78,6 +84,8 @@ def write_clip(
     width, height = size
     with av.open(str(path), "w", format=container_format) as output:
         stream = output.add_stream(codec, rate=fps, options=dict(options))
+        if pixel_format == "yuv420p" and (width % 2 or height % 2):
+            pixel_format = "yuv444p"
         stream.width, stream.height, stream.pix_fmt = width, height, pixel_format
         sound = None
         if audio and kind in _AUDIO:
@@ -91,3 +99,33 @@ def write_clip(
         output.mux(stream.encode(None))
         if sound is not None:
             _write_audio(output, sound, frames / fps)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Write one clip; the container from the output's suffix."""
+    parser = argparse.ArgumentParser(prog="python -m faceswap.testing.clips", description=__doc__)
+    parser.add_argument("output", type=Path)
+    parser.add_argument("--faces", type=int, default=2)
+    parser.add_argument("--frames", type=int, default=64)
+    parser.add_argument("--size", default="256x256", help="WxH")
+    parser.add_argument("--fps", type=int, default=25)
+    parser.add_argument("--no-audio", action="store_true")
+    args = parser.parse_args(argv)
+    kind = args.output.suffix.lower().lstrip(".")
+    if kind not in _VIDEO:
+        parser.error(f"the output must end in one of: {', '.join('.' + name for name in _VIDEO)}")
+    width, height = (int(part) for part in args.size.lower().split("x"))
+    write_clip(
+        args.output,
+        kind,
+        frames=args.frames,
+        size=(width, height),
+        fps=args.fps,
+        faces=args.faces,
+        audio=not args.no_audio,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
