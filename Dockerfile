@@ -2,70 +2,92 @@
 #   HTTP (default; self-hosted, or RunPod load balancing with PORT/PORT_HEALTH): python main_fixed.py
 #   RunPod queue worker (set the container start command):                     python handler.py
 #
-# CUDA 13 + cuDNN 9 runtime to match onnxruntime-gpu (built for CUDA 13); Ubuntu 24.04's Python is 3.12.
-# Hosts need an NVIDIA driver of the 580 series or later (CUDA 13).
-FROM nvidia/cuda:13.0.2-cudnn-runtime-ubuntu24.04
+# Debian's Python 3.11, the version the lock files are resolved for. CUDA 13 and cuDNN 9 come from
+# NVIDIA's wheels (onnxruntime-gpu[cuda,cudnn] in requirements.lock), which the service loads with
+# onnxruntime.preload_dlls(): hosts need only the NVIDIA driver (580 series or later, for CUDA 13).
+#
+#   docker build -t face-swap .                                          the real models, checked
+#   docker build --build-arg FACESWAP_MODELS=synthetic -t face-swap .    the synthetic pack (tests only)
 
-# The GPU build of ONNX Runtime replaces requirements-api.txt's onnxruntime pin (see the sed below).
-ARG ONNXRUNTIME_GPU_VERSION=1.31.1
+# The module that writes the synthetic pack (FACESWAP_MODELS=synthetic): named here only.
+ARG SYNTHETIC_MODULE=faceswap.testing.synthetic
 
+# Debian's Python in a virtual environment. curl serves the HEALTHCHECK.
+# Debian's package versions move with security updates, so they are not pinned.
+FROM debian:bookworm-slim AS python
 ENV DEBIAN_FRONTEND=noninteractive \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1 \
     VIRTUAL_ENV=/opt/venv \
     PATH=/opt/venv/bin:$PATH \
-    FACESWAP_MODEL_DIR=/opt/models \
-    PORT=8000
-
+    FACESWAP_MODEL_DIR=/opt/models
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
-
-# Python only: no compilers, no OpenGL (OpenCV is the headless build). curl serves the HEALTHCHECK.
-# Ubuntu's package versions move with security updates, so they are not pinned.
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends python3 python3-venv ca-certificates curl \
     && rm -rf /var/lib/apt/lists/* \
     && python3 -m venv "$VIRTUAL_ENV"
-
 WORKDIR /app
 
-# Dependencies, pinned by requirements-api.txt with onnxruntime swapped for onnxruntime-gpu.
-# insightface depends on the CPU onnxruntime and on opencv-python, so pip installs those too: remove
-# them, then reinstall the GPU runtime and headless OpenCV whose files the removal shared and deleted.
-COPY requirements-api.txt /tmp/requirements-api.txt
-RUN sed -e "s/^onnxruntime==.*/onnxruntime-gpu==${ONNXRUNTIME_GPU_VERSION}/" \
-        /tmp/requirements-api.txt > /tmp/requirements-gpu.txt \
-    && grep -E '^(onnxruntime-gpu|opencv-python-headless)==' /tmp/requirements-gpu.txt \
-        > /tmp/requirements-reinstall.txt \
-    && pip install --no-cache-dir -r /tmp/requirements-gpu.txt \
-    && pip uninstall -y onnxruntime opencv-python \
-    && pip install --no-cache-dir --force-reinstall --no-deps -r /tmp/requirements-reinstall.txt \
-    && rm /tmp/requirements-*.txt
+# What the model commands import, from requirements-models.lock: the service's own versions of those
+# packages only, so changing the service's other dependencies leaves this stage, and the models, cached.
+# Every pip install here takes exactly the lock's packages, each checked against its SHA-256, wheels only.
+FROM python AS model-tools
+COPY requirements-models.lock /tmp/
+RUN pip install --require-hashes --no-deps --only-binary :all: -r /tmp/requirements-models.lock \
+    && rm /tmp/requirements-models.lock
 
-# Exactly one ONNX Runtime (the GPU build, with its CUDA provider: checking the list needs no GPU)
-# and only headless OpenCV, which imports without OpenGL libraries.
-RUN python -c 'import onnxruntime; assert "CUDAExecutionProvider" in onnxruntime.get_available_providers()' \
-    && python -c 'import cv2, insightface' \
-    && test -z "$(pip list --format=freeze | grep -iE '^(onnxruntime|opencv-python)==')"
+# The whole package goes in; only the modules the model commands import come out (with the package
+# files above them), so a change elsewhere in the code does not fetch the models again.
+FROM model-tools AS model-code
+ARG SYNTHETIC_MODULE
+COPY faceswap/ /src/faceswap/
+COPY scripts/copy_imported.py /src/
+RUN python /src/copy_imported.py /src /code faceswap.models.__main__ "$SYNTHETIC_MODULE"
 
-# The models, in a layer of their own: only what the download command imports is copied first, so
-# code changes elsewhere do not download them again. Sizes and SHA-256 digests are checked.
-# Derived files go to $FACESWAP_MODEL_DIR/.cache: the FP16 swapper at build, the CPU provider's
-# optimized copy of it on the first start on a CPU (see the user below).
-COPY faceswap/__init__.py faceswap/config.py faceswap/constants.py faceswap/errors.py /app/faceswap/
-COPY faceswap/models/ /app/faceswap/models/
-COPY faceswap/runtime/ /app/faceswap/runtime/
-RUN python -m faceswap.models download --dir "$FACESWAP_MODEL_DIR" \
-    && python -m faceswap.models verify --dir "$FACESWAP_MODEL_DIR" \
+# The models. download (the default): buffalo_l's detector and recognizer and inswapper_128, each
+# size- and SHA-256-checked, then structurally verified; synthetic: the generated pack the tests use
+# (swaps prove plumbing only). Either way `prepare` writes the FP16 swapper the CUDA provider uses
+# into $FACESWAP_MODEL_DIR/.cache.
+FROM model-tools AS models
+ARG SYNTHETIC_MODULE
+ARG FACESWAP_MODELS=download
+COPY --from=model-code /code/ /app/
+RUN case "$FACESWAP_MODELS" in \
+        download) python -m faceswap.models download --dir "$FACESWAP_MODEL_DIR" \
+            && python -m faceswap.models verify --dir "$FACESWAP_MODEL_DIR" ;; \
+        synthetic) python -m "$SYNTHETIC_MODULE" models "$FACESWAP_MODEL_DIR" ;; \
+        *) echo "FACESWAP_MODELS must be download or synthetic, not '$FACESWAP_MODELS'" >&2; exit 2 ;; \
+    esac \
     && mkdir -p "$FACESWAP_MODEL_DIR/.cache" \
     && python -m faceswap.models prepare --dir "$FACESWAP_MODEL_DIR"
 
+# The service: every package of requirements.lock, the same lock `make run` and `make test` install.
+FROM python AS service
+ENV PORT=8000
+COPY requirements.lock /tmp/
+RUN pip install --require-hashes --no-deps --only-binary :all: -r /tmp/requirements.lock \
+    && rm /tmp/requirements.lock
+
+# Exactly one ONNX Runtime, the GPU build, whose CUDA provider is listed and whose NVIDIA libraries
+# load (neither needs a GPU), and only headless OpenCV, which imports without OpenGL libraries.
+# The stage has the SHELL of `python` (bash -o pipefail), which hadolint does not follow across stages.
+# hadolint ignore=DL4006
+RUN python -c 'import onnxruntime; assert "CUDAExecutionProvider" in onnxruntime.get_available_providers()' \
+    && python -c 'import onnxruntime; onnxruntime.preload_dlls()' \
+    && python -c 'import cv2, insightface' \
+    && test "$(pip list --format=freeze | grep -ciE '^onnxruntime(-[a-z]+)?==')" = 1 \
+    && test -z "$(pip list --format=freeze | grep -iE '^(onnxruntime|opencv-python)==')"
+
+COPY --from=models /opt/models /opt/models
 COPY faceswap/ /app/faceswap/
 COPY main_fixed.py handler.py runpod_debug.py test_input.json /app/
 
-# The runtime user may add files to the cache folder (that folder only, not what is in it); the models
-# and everything else stay root's and read-only to it.
+# The runtime user may add files to the cache folder (that folder only, not what is in it): on the CPU
+# the first start writes ONNX Runtime's optimized copy of the swapper there. The models and everything
+# else stay root's and read-only to it.
 RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin faceswap \
     && chown faceswap:faceswap "$FACESWAP_MODEL_DIR/.cache"
 USER 10001
@@ -74,4 +96,5 @@ EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=10s --start-period=120s --retries=3 \
     CMD ["/bin/sh", "-c", "curl -fsS --max-time 5 \"http://127.0.0.1:${PORT}/health\" > /dev/null || exit 1"]
 
+# python is PID 1 and handles SIGTERM itself: `docker stop` drains (FACESWAP_DRAIN_TIMEOUT) and exits 0.
 CMD ["python", "main_fixed.py"]

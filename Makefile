@@ -1,32 +1,34 @@
-# The two commands of the README: `make run` and `make test`.
+# The two commands of the README: `make run` and `make test`. `make image-test` builds and checks the
+# Docker image; `make lock` refreshes the lock files after a change to requirements-*.txt.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 HOST ?= 0.0.0.0
 PORT ?= 8000
 
-.PHONY: run demo test lint models clean
+# Exactly the packages of a lock file, each checked against its SHA-256, wheels only: the lock holds
+# every transitive dependency, so pip resolves nothing (insightface's wish for the CPU onnxruntime and
+# the GUI opencv-python is left out of the lock on purpose; see requirements-excludes.txt).
+PIP_INSTALL := $(PY) -m pip install --quiet --require-hashes --no-deps --only-binary :all:
 
-# Every install of requirements-api.txt lets insightface pull in the GUI opencv-python, which shares
-# cv2/ with the headless build and needs OpenGL libraries: remove it, then reinstall the headless build
-# pinned there (the removal deleted its files), as the Dockerfile does.
-define headless_opencv
-	$(PY) -m pip uninstall --quiet -y opencv-python
-	headless=$$(grep -E '^opencv-python-headless==' requirements-api.txt) && \
-	  $(PY) -m pip install --quiet --force-reinstall --no-deps "$$headless"
-	$(PY) -c 'import cv2, insightface'
-endef
+# How the lock files are resolved: Python 3.11 on x86-64 Linux (what the image runs), wheels only.
+# LOCK_ARGS=--upgrade moves every package the inputs do not pin to its newest release.
+LOCK_ARGS ?=
+UV_COMPILE = $(VENV)/bin/uv pip compile --quiet --generate-hashes --python-version 3.11 \
+	--python-platform x86_64-manylinux_2_28 --only-binary :all: --excludes requirements-excludes.txt $(LOCK_ARGS)
 
-$(VENV)/.api: requirements-api.txt
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-api.txt
-	$(headless_opencv)
+.PHONY: run demo test lint models lock image-test clean
+
+# The lock changed: a fresh environment, so nothing the lock no longer names stays behind.
+$(VENV)/.api: requirements.lock
+	$(PYTHON) -m venv --clear $(VENV)
+	$(PIP_INSTALL) -r requirements.lock
+	$(PY) -c 'import cv2, insightface, onnxruntime'
 	touch $@
 
-$(VENV)/.dev: $(VENV)/.api requirements-dev.txt
-	$(PY) -m pip install --quiet -r requirements-dev.txt
-	$(headless_opencv)
+# requirements-dev.lock is resolved against requirements.lock: the same runtime packages, plus the tools.
+$(VENV)/.dev: $(VENV)/.api requirements-dev.lock
+	$(PIP_INSTALL) -r requirements-dev.lock
 	touch $@
 
 # Downloads the real models when missing; the server starts either way and /health says what is wrong.
@@ -49,6 +51,17 @@ lint: $(VENV)/.dev
 
 test: lint
 	$(PY) -m pytest -q
+
+# Rebuilds the three lock files from requirements-api.txt, requirements-dev.txt and
+# requirements-models.txt. Versions already locked are kept unless an input asks otherwise.
+lock: $(VENV)/.dev
+	$(UV_COMPILE) requirements-api.txt -o requirements.lock
+	$(UV_COMPILE) requirements-api.txt requirements-dev.txt -c requirements.lock -o requirements-dev.lock
+	$(UV_COMPILE) requirements-models.txt -c requirements.lock -o requirements-models.lock
+
+# Builds the Dockerfile on locally made Debian bases and checks the container (root, Docker, network).
+image-test:
+	$(PYTHON) scripts/image_test.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -165,6 +165,7 @@ def probe_cuda() -> CudaProbe:
     available = tuple(ort.get_available_providers())
     if CUDA_PROVIDER not in available:
         return CudaProbe(available)
+    ort.preload_dlls()  # as the service does before its first CUDA session (faceswap.models.loader)
     capture = _StderrCapture()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

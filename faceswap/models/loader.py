@@ -269,6 +269,9 @@ def _load(settings: Settings) -> FaceModels:
     for spec in (DETECTOR, RECOGNIZER, SWAPPER):
         check_model_file(model_dir / spec.path, spec, model_dir)
     providers = resolve_providers(settings.providers, ort.get_available_providers())
+    if CUDA in providers:
+        # CUDA and cuDNN come as NVIDIA's wheels (onnxruntime-gpu[cuda,cudnn]), off the loader's path.
+        ort.preload_dlls()
     plan = _Plan(providers, provider_options(providers, settings.gpu_mem_limit), settings.providers == "cuda")
     # One dynamic-shape detector session for every input size: our detection size follows each image's
     # aspect (multiples of 32), and a static session per size cost 5-7x the first detection at each new
