@@ -46,6 +46,18 @@ HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 DRAIN_TIMEOUT = 30.0  # FACESWAP_DRAIN_TIMEOUT's default
 # Proxy settings docker build passes without the Dockerfile declaring them (values are not printed).
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy")
+# What makes Docker's official debian:<suite>-slim slim: no documentation, manual pages or translations,
+# for the base's packages and for those the Dockerfile installs (dpkg keeps these rules in the image).
+SLIM_DPKG_RULES = (
+    "path-exclude=/usr/share/doc/*",
+    "path-include=/usr/share/doc/*/copyright",
+    "path-exclude=/usr/share/man/*",
+    "path-exclude=/usr/share/groff/*",
+    "path-exclude=/usr/share/info/*",
+    "path-exclude=/usr/share/lintian/*",
+    "path-exclude=/usr/share/linda/*",
+    "path-exclude=/usr/share/locale/*",
+)
 LFS_POINTER = (
     "version https://git-lfs.github.com/spec/v1\n"
     "oid sha256:e4a3f08c753cb72d04e10aa0f7dbe3deebbf39567d4ead6dce08e98aa49e16af\n"
@@ -148,6 +160,7 @@ def make_base(suite: str) -> None:
             "--quiet",
             "--variant=minbase",
             "--include=ca-certificates",
+            *(f"--dpkgopt={rule}" for rule in SLIM_DPKG_RULES),
             f'--customize-hook=mkdir -p "$1{ca_dir}" && cp {HOST_CA_BUNDLE} "$1{ca_dir}/host-ca-bundle.crt"',
             '--customize-hook=chroot "$1" update-ca-certificates',
             suite,
@@ -385,11 +398,12 @@ def check_onnxruntime() -> None:
 def report(build_seconds: float) -> None:
     size = int(inspect(IMAGE, "{{.Size}}"))
     say(f"build time {build_seconds:.0f} s; image {IMAGE} {size / 1e9:.2f} GB ({size} bytes); its layers:")
-    layers = docker("history", "--format", "{{.Size}}\t{{.CreatedBy}}", IMAGE)
+    layers = docker("history", "--no-trunc", "--format", "{{.Size}}\t{{.CreatedBy}}", IMAGE)
     for line in layers.splitlines():
         layer_size, _, created_by = line.partition("\t")
         if layer_size not in ("0B", "0"):
-            say(f"  {layer_size:>9}  {created_by[:110]}")
+            step = re.sub(r"^/bin/(ba)?sh (-o pipefail )?-c (#\(nop\) )?", "", created_by)
+            say(f"  {layer_size:>9}  {' '.join(step.split())[:100]}")
 
 
 def main() -> int:
