@@ -14,8 +14,17 @@ PIP_INSTALL := $(PY) -m pip install --quiet --require-hashes --no-deps --only-bi
 # How the lock files are resolved: Python 3.11 on x86-64 Linux (what the image runs), wheels only.
 # LOCK_ARGS=--upgrade moves every package the inputs do not pin to its newest release.
 LOCK_ARGS ?=
-UV_COMPILE = $(VENV)/bin/uv pip compile --quiet --generate-hashes --python-version 3.11 \
-	--python-platform x86_64-manylinux_2_28 --only-binary :all: --excludes requirements-excludes.txt $(LOCK_ARGS)
+UV_COMPILE = $(VENV)/bin/uv pip compile --quiet --generate-hashes --custom-compile-command "make lock" \
+	--python-version 3.11 --python-platform x86_64-manylinux_2_28 --only-binary :all: \
+	--excludes requirements-excludes.txt $(LOCK_ARGS)
+
+# $(1): the lock file, $(2): its inputs. Resolved from a copy (uv keeps the versions it holds), and
+# put in place only when it changed, so an unchanged lock does not rebuild .venv.
+define lock_file
+	cp $(1) $(1).new
+	$(UV_COMPILE) $(2) -o $(1).new
+	if cmp -s $(1).new $(1); then rm $(1).new; else mv $(1).new $(1) && echo "$(1) changed"; fi
+endef
 
 .PHONY: run demo test lint models lock image-test clean
 
@@ -55,9 +64,9 @@ test: lint
 # Rebuilds the three lock files from requirements-api.txt, requirements-dev.txt and
 # requirements-models.txt. Versions already locked are kept unless an input asks otherwise.
 lock: $(VENV)/.dev
-	$(UV_COMPILE) requirements-api.txt -o requirements.lock
-	$(UV_COMPILE) requirements-api.txt requirements-dev.txt -c requirements.lock -o requirements-dev.lock
-	$(UV_COMPILE) requirements-models.txt -c requirements.lock -o requirements-models.lock
+	$(call lock_file,requirements.lock,requirements-api.txt)
+	$(call lock_file,requirements-dev.lock,requirements-api.txt requirements-dev.txt -c requirements.lock)
+	$(call lock_file,requirements-models.lock,requirements-models.txt -c requirements.lock)
 
 # Builds the Dockerfile on locally made Debian bases and checks the container (root, Docker, network).
 image-test:
