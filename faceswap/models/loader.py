@@ -269,7 +269,7 @@ def _load(settings: Settings) -> FaceModels:
     for spec in (DETECTOR, RECOGNIZER, SWAPPER):
         check_model_file(model_dir / spec.path, spec, model_dir)
     providers = resolve_providers(settings.providers, ort.get_available_providers())
-    if CUDA in providers:
+    if CUDA_PROVIDER in providers:
         # CUDA and cuDNN come as NVIDIA's wheels (onnxruntime-gpu[cuda,cudnn]), off the loader's path.
         ort.preload_dlls()
     plan = _Plan(providers, provider_options(providers, settings.gpu_mem_limit), settings.providers == "cuda")
