@@ -75,7 +75,10 @@ def check_packages(versions: Mapping[str, str | None]) -> Check:
         missing.append("opencv-python-headless")
     if missing:
         return Check(
-            "packages", "fail", f"Missing: {', '.join(missing)}; install requirements-api.txt.", found
+            "packages",
+            "fail",
+            f"Missing: {', '.join(missing)}; install requirements.lock (make run does).",
+            found,
         )
     runtimes = [name for name in ("onnxruntime", "onnxruntime-gpu") if versions.get(name)]
     if not runtimes:

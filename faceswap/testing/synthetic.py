@@ -15,8 +15,8 @@ The images hold square faces, each a 4x4 grid of saturated colours picked by an 
 grey. Square faces put their keypoints exactly on the template, so the aligned crop is the face and the
 swapper repaints exactly the target's face.
 
-Command line: ``python -m faceswap.synthetic models DIR`` and
-``python -m faceswap.synthetic image OUT --faces N [--size WxH] [--seed S]``.
+Command line: ``python -m faceswap.testing.synthetic models DIR`` and
+``python -m faceswap.testing.synthetic image OUT --faces N [--size WxH] [--seed S]``.
 """
 
 from __future__ import annotations
@@ -361,7 +361,9 @@ def _size(text: str) -> tuple[int, int]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m faceswap.synthetic", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m faceswap.testing.synthetic", description=__doc__.splitlines()[0]
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     models = commands.add_parser("models", help="write the synthetic model pack")
     models.add_argument("directory", type=Path, help="model folder (FACESWAP_MODEL_DIR)")
