@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from faceswap.constants import OutputFormat
 from faceswap.errors import ErrorCode, SwapError
+from faceswap.pipeline.quality import Quality
 
 __all__ = [
     "ErrorBody",
@@ -73,6 +74,14 @@ class SwapOptions(BaseModel):
         description="With a target reference: the lowest ArcFace cosine similarity that counts as a match.",
     )
     output_format: OutputFormat = Field("png", description="Format of the returned image.")
+    pixel_boost: Literal[128, 256, 384, 512] = Field(
+        128,
+        description=(
+            "Side of the aligned face crop: above 128 it is swapped as (n/128)² interleaved 128x128 tiles "
+            "and reassembled, so the swapped face keeps that resolution. Costs (n/128)² swaps per face."
+        ),
+        examples=[128, 512],
+    )
 
     @field_validator("target_index")
     @classmethod
@@ -80,6 +89,10 @@ class SwapOptions(BaseModel):
         if isinstance(value, int) and not 1 <= value <= INDEX_MAX:
             raise ValueError(f'must be between 1 and {INDEX_MAX}, or "all"')
         return value
+
+    def quality(self) -> Quality:
+        """The quality options as the engine takes them."""
+        return Quality(pixel_boost=self.pixel_boost)
 
     def pairs(self) -> list[tuple[int, int]] | None:
         """The explicit (source, target) pairs, when given."""

@@ -186,6 +186,7 @@ class SwapService:
                 min_similarity=options.min_similarity,
                 output_format=options.output_format,
                 checkpoint=checkpoint,
+                quality=options.quality(),
             ),
             deadline,
         )

@@ -147,6 +147,7 @@ async def swap_upload(
     source_index: Annotated[int, Form(ge=1)] = 1,
     target_index: Annotated[str, Form(description='A number from 1, or "all".')] = "1",
     output_format: Annotated[OutputFormat, Form()] = "png",
+    pixel_boost: Annotated[int, Form(description="128, 256, 384 or 512: see /swap.")] = 128,
 ) -> Response:
     """Multipart upload: `curl -F source=@a.jpg -F target=@b.jpg -H 'Accept: image/*' -o out.png`."""
     options = validated(
@@ -155,6 +156,7 @@ async def swap_upload(
             "source_index": source_index,
             "target_index": _index_or_word(target_index),
             "output_format": output_format,
+            "pixel_boost": pixel_boost,
         },
     )
     limit = service.settings.max_download_bytes

@@ -2,7 +2,8 @@
 
 decode + resize ─▶ source: detect → pick → embed (cached by content)
                 ─▶ target: detect (cached by content) → pick
-                ─▶ swap the 128 crop ─▶ blend back into the face's region ─▶ encode
+                ─▶ swap the 128 crop (or k² interleaved tiles of a k·128 one: pixel boost)
+                ─▶ blend back into the face's region ─▶ encode
 
 When the source's embedding is not cached, its decode runs on the shared pool while the target is
 decoded on the request's thread; its errors still surface where they always did, after the target's.
@@ -27,13 +28,15 @@ from faceswap.errors import ErrorCode, SwapError
 from faceswap.models.loader import FaceModels, Swapper
 from faceswap.pipeline.align import align_face
 from faceswap.pipeline.blend import paste_back
+from faceswap.pipeline.boost import swap_boosted
 from faceswap.pipeline.budget import DecodeBudget
 from faceswap.pipeline.decode import decode_image, fit_within
 from faceswap.pipeline.detect import Face, detect_faces, pick_face
 from faceswap.pipeline.embed import embed_face, identity_latent
 from faceswap.pipeline.encode import encode_image
+from faceswap.pipeline.quality import DEFAULT_QUALITY, Quality
 from faceswap.pipeline.select import Assignment, TargetChoice, best_match, plan_assignments
-from faceswap.pipeline.swap import SWAP_CROP, shrink_arena_options, swap_crop
+from faceswap.pipeline.swap import shrink_arena_options, swap_crop
 from faceswap.runtime import pool
 from faceswap.runtime.cache import LruCache, content_key
 from faceswap.runtime.failpoints import Failpoints, allocation_failure
@@ -124,10 +127,12 @@ class Engine:
         min_similarity: float = 0.3,
         output_format: OutputFormat = "png",
         checkpoint: Checkpoint = _no_checkpoint,
+        quality: Quality = DEFAULT_QUALITY,
     ) -> SwapResult:
         """Put source identities onto target faces: a pair, `pairs`, every face, or the one like `reference`.
 
-        Faces are swapped in one pass, each blended into the result of the previous one.
+        Faces are swapped in one pass, each blended into the result of the previous one; `quality`
+        applies to every one of them.
         """
         if self.failpoints.hit("crash"):
             raise RuntimeError("injected crash (failpoint crash)")
@@ -163,6 +168,7 @@ class Engine:
                     faces[assignment.target_index - 1],
                     identities[assignment.source_index].embedding,
                     recoveries,
+                    quality,
                 )
         checkpoint()
         with clock.stage("encode"):
@@ -316,9 +322,16 @@ class Engine:
             recoveries,
         )
 
-    def _swap_into(self, frame: np.ndarray, face: Face, embedding: np.ndarray, recoveries: list[str]) -> None:
+    def _swap_into(
+        self,
+        frame: np.ndarray,
+        face: Face,
+        embedding: np.ndarray,
+        recoveries: list[str],
+        quality: Quality = DEFAULT_QUALITY,
+    ) -> None:
         swapper = self.models.swapper
-        crop, matrix = align_face(frame, face.keypoints, SWAP_CROP)
+        crop, matrix = align_face(frame, face.keypoints, quality.pixel_boost)
         latent = identity_latent(embedding, swapper.emap)
 
         def attempt(options: ort.RunOptions | None, on_cpu: bool = False) -> Callable[[], np.ndarray]:
@@ -327,7 +340,9 @@ class Engine:
                 if self.failpoints.hit("swap_oom"):
                     raise allocation_failure("Conv")
                 model = self._cpu_swapper() if on_cpu else swapper
-                return swap_crop(model.session, model.input_names, crop, latent, options)
+                return swap_boosted(
+                    crop, lambda tile: swap_crop(model.session, model.input_names, tile, latent, options)
+                )
 
             return run
 

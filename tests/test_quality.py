@@ -1,0 +1,204 @@
+"""The quality options, measured on the synthetic pack: what each changes, where, and by how much.
+
+The synthetic swapper paints the source's 4x4 colour grid over the face; a large target face shows how
+much of that painted pattern's resolution survives the round trip through the crop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import cv2
+import httpx
+import numpy as np
+import pytest
+
+from faceswap.config import Settings
+from faceswap.http.app import create_app
+from faceswap.lifecycle import ModelLifecycle
+from faceswap.models.loader import FaceModels
+from faceswap.pipeline.align import align_face
+from faceswap.pipeline.blend import paste_back
+from faceswap.pipeline.embed import identity_latent
+from faceswap.pipeline.engine import Engine
+from faceswap.pipeline.quality import Quality
+from faceswap.pipeline.swap import swap_crop
+from faceswap.runpod_worker import QueueWorker
+from faceswap.testing.synthetic import draw_faces, face_pattern
+from tests.conftest import encode_png
+from tests.servers import app_in_thread, wait_ready
+
+SOURCE_SEED = 9
+MARGIN = 0.12
+"""How far, as a fraction of the face box, the blend's soft edge may reach beyond the face."""
+
+
+def decode(data: bytes) -> np.ndarray:
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    assert image is not None
+    return image
+
+
+def inner(box: tuple[int, int, int, int], fraction: float = 0.2) -> tuple[slice, slice]:
+    x1, y1, x2, y2 = box
+    dx, dy = int((x2 - x1) * fraction), int((y2 - y1) * fraction)
+    return slice(y1 + dy, y2 - dy), slice(x1 + dx, x2 - dx)
+
+
+def assert_changes_stay_near(before: np.ndarray, after: np.ndarray, box: tuple[int, int, int, int]) -> None:
+    changed = np.abs(before.astype(int) - after.astype(int)).max(axis=2) > 0
+    ys, xs = np.nonzero(changed)
+    x1, y1, x2, y2 = box
+    margin_x, margin_y = (x2 - x1) * MARGIN, (y2 - y1) * MARGIN
+    assert xs.min() >= x1 - margin_x and xs.max() < x2 + margin_x
+    assert ys.min() >= y1 - margin_y and ys.max() < y2 + margin_y
+
+
+@pytest.fixture(scope="module")
+def engine(models: FaceModels, settings: Settings) -> Engine:
+    return Engine(models, settings)
+
+
+@pytest.fixture(scope="module")
+def large() -> tuple[bytes, bytes, np.ndarray, tuple[int, int, int, int]]:
+    """Source PNG, target PNG, target pixels and its one face's box: a 525 px face."""
+    target, boxes = draw_faces(1024, 700, 1, seed=3)
+    source, _ = draw_faces(640, 480, 1, seed=SOURCE_SEED)
+    return encode_png(source), encode_png(target), target, boxes[0]
+
+
+def pattern_error(output: np.ndarray, box: tuple[int, int, int, int]) -> float:
+    """Mean absolute error, inside the face's central part, against the source's painted pattern."""
+    x1, y1, x2, y2 = box
+    expected = face_pattern(SOURCE_SEED * 1000, x2 - x1, y2 - y1).astype(int)
+    rows, cols = inner((0, 0, x2 - x1, y2 - y1))
+    got = output[y1:y2, x1:x2][rows, cols].astype(int)
+    return float(np.abs(got - expected[rows, cols]).mean())
+
+
+def test_without_options_the_output_is_todays_128_swap_byte_for_byte(engine: Engine, large: Any) -> None:
+    source, target, frame, _ = large
+    result = engine.swap(source, target)
+    assert engine.swap(source, target, quality=Quality()).image == result.image
+    expected = frame.copy()
+    face = engine.faces(target, frame)[0]
+    latent = identity_latent(engine.source_identity(source, 1).embedding, engine.models.swapper.emap)
+    crop, matrix = align_face(expected, face.keypoints, 128)
+    swapper = engine.models.swapper
+    patch = paste_back(expected, swap_crop(swapper.session, swapper.input_names, crop, latent), matrix)
+    assert patch is not None
+    height, width = patch.pixels.shape[:2]
+    expected[patch.y : patch.y + height, patch.x : patch.x + width] = patch.pixels
+    assert result.image == engine.encode(expected, "png")
+
+
+def test_pixel_boost_512_keeps_the_painted_pattern_sharper_than_128(engine: Engine, large: Any) -> None:
+    source, target, frame, box = large
+    errors = {}
+    for size in (128, 256, 512):
+        output = decode(engine.swap(source, target, quality=Quality(pixel_boost=size)).image)
+        assert_changes_stay_near(frame, output, box)
+        errors[size] = pattern_error(output, box)
+    assert errors[512] < errors[256] < errors[128]
+    assert errors[512] < 0.5 * errors[128], errors
+
+
+def test_pixel_boost_swaps_k_squared_tiles_per_face(engine: Engine, large: Any) -> None:
+    source, target, _, _ = large
+    session = engine.models.swapper.session
+    calls: list[int] = []
+    original = session.run_with_iobinding
+
+    def counted(*args: Any, **kwargs: Any) -> None:
+        calls.append(1)
+        original(*args, **kwargs)
+
+    session.run_with_iobinding = counted  # type: ignore[method-assign]
+    try:
+        engine.swap(source, target, quality=Quality(pixel_boost=384))
+    finally:
+        session.run_with_iobinding = original  # type: ignore[method-assign]
+    assert len(calls) == 9
+
+
+def test_an_unknown_pixel_boost_is_refused() -> None:
+    with pytest.raises(ValueError, match="pixel_boost"):
+        Quality(pixel_boost=200)
+
+
+# Each option as a request sends it, and as the engine receives it.
+OPTIONS: dict[str, tuple[dict[str, Any], Quality]] = {
+    "pixel_boost": ({"pixel_boost": 512}, Quality(pixel_boost=512)),
+}
+
+
+@pytest.fixture(scope="module")
+def base_url(settings: Settings) -> Iterator[str]:
+    with app_in_thread(create_app(settings)) as url:
+        wait_ready(url)
+        yield url
+
+
+def images_b64(large: Any) -> dict[str, str]:
+    source, target, _, _ = large
+    return {
+        "source_image": base64.b64encode(source).decode(),
+        "target_image": base64.b64encode(target).decode(),
+    }
+
+
+def form_fields(fields: dict[str, Any]) -> dict[str, str]:
+    """The option fields as multipart form fields: nested values as JSON text."""
+    return {
+        name: json.dumps(value) if isinstance(value, dict | list | bool) else str(value)
+        for name, value in fields.items()
+    }
+
+
+@pytest.mark.parametrize("option", sorted(OPTIONS))
+def test_every_entry_point_applies_the_option(
+    option: str, engine: Engine, large: Any, base_url: str, settings: Settings, models: FaceModels
+) -> None:
+    fields, quality = OPTIONS[option]
+    source, target, _, _ = large
+    expected = decode(engine.swap(source, target, quality=quality).image)
+    assert not np.array_equal(expected, decode(engine.swap(source, target).image))
+    body = {**images_b64(large), **fields}
+    outputs = {}
+    response = httpx.post(f"{base_url}/swap", json=body, timeout=60)
+    assert response.status_code == 200, response.text
+    outputs["/swap"] = response.json()["image_base64"]
+    files = {"source": ("s.png", source, "image/png"), "target": ("t.png", target, "image/png")}
+    response = httpx.post(f"{base_url}/swap/upload", files=files, data=form_fields(fields), timeout=60)
+    assert response.status_code == 200, response.text
+    outputs["/swap/upload"] = response.json()["image_base64"]
+    response = httpx.post(f"{base_url}/runsync", json={"input": body}, timeout=60)
+    assert response.status_code == 200, response.text
+    outputs["/runsync"] = response.json()["output"]["image_base64"]
+    worker = QueueWorker(settings, ModelLifecycle(settings, loader=lambda _: models))
+    assert worker.load()
+    outputs["queue worker"] = asyncio.run(worker.handle({"id": "job-1", "input": body}))["image_base64"]
+    for entry, image in outputs.items():
+        assert np.array_equal(decode(base64.b64decode(image)), expected), entry
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{"pixel_boost": 200}, {"pixel_boost": "big"}],
+)
+def test_an_invalid_option_is_invalid_input_everywhere(
+    fields: dict[str, Any], base_url: str, large: Any
+) -> None:
+    body = {**images_b64(large), **fields}
+    response = httpx.post(f"{base_url}/swap", json=body, timeout=60)
+    assert response.status_code == 422 and response.json()["error_code"] == "INVALID_INPUT", response.text
+    source, target, _, _ = large
+    files = {"source": ("s.png", source, "image/png"), "target": ("t.png", target, "image/png")}
+    response = httpx.post(f"{base_url}/swap/upload", files=files, data=form_fields(fields), timeout=60)
+    assert response.status_code == 422 and response.json()["error_code"] == "INVALID_INPUT", response.text
+    response = httpx.post(f"{base_url}/runsync", json={"input": body}, timeout=60)
+    assert response.json()["output"]["error_code"] == "INVALID_INPUT", response.text
