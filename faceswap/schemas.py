@@ -82,6 +82,10 @@ class SwapOptions(BaseModel):
         ),
         examples=[128, 512],
     )
+    color_match: bool = Field(
+        False,
+        description="Match the swapped face's colour statistics (L*a*b* mean, spread) to the target face's.",
+    )
 
     @field_validator("target_index")
     @classmethod
@@ -92,7 +96,7 @@ class SwapOptions(BaseModel):
 
     def quality(self) -> Quality:
         """The quality options as the engine takes them."""
-        return Quality(pixel_boost=self.pixel_boost)
+        return Quality(pixel_boost=self.pixel_boost, color_match=self.color_match)
 
     def pairs(self) -> list[tuple[int, int]] | None:
         """The explicit (source, target) pairs, when given."""

@@ -22,7 +22,7 @@ from faceswap.http.app import create_app
 from faceswap.lifecycle import ModelLifecycle
 from faceswap.models.loader import FaceModels
 from faceswap.pipeline.align import align_face
-from faceswap.pipeline.blend import paste_back
+from faceswap.pipeline.blend import paste_back, paste_region
 from faceswap.pipeline.embed import identity_latent
 from faceswap.pipeline.engine import Engine
 from faceswap.pipeline.quality import Quality
@@ -47,6 +47,21 @@ def inner(box: tuple[int, int, int, int], fraction: float = 0.2) -> tuple[slice,
     x1, y1, x2, y2 = box
     dx, dy = int((x2 - x1) * fraction), int((y2 - y1) * fraction)
     return slice(y1 + dy, y2 - dy), slice(x1 + dx, x2 - dx)
+
+
+def face_region(engine: Engine, target: bytes, frame: np.ndarray) -> np.ndarray:
+    """The pixels the blend may touch for the target's first face: its aligned crop's paste region."""
+    _, matrix = align_face(frame, engine.faces(target, frame)[0].keypoints, 128)
+    region = paste_region(frame.shape, matrix, 128)
+    assert region is not None
+    x0, y0, x1, y1 = region
+    inside = np.zeros(frame.shape[:2], bool)
+    inside[y0:y1, x0:x1] = True
+    return inside
+
+
+def assert_changes_inside(before: np.ndarray, after: np.ndarray, inside: np.ndarray) -> None:
+    assert np.array_equal(before[~inside], after[~inside])
 
 
 def assert_changes_stay_near(before: np.ndarray, after: np.ndarray, box: tuple[int, int, int, int]) -> None:
@@ -102,6 +117,7 @@ def test_pixel_boost_512_keeps_the_painted_pattern_sharper_than_128(engine: Engi
     for size in (128, 256, 512):
         output = decode(engine.swap(source, target, quality=Quality(pixel_boost=size)).image)
         assert_changes_stay_near(frame, output, box)
+        assert_changes_inside(frame, output, face_region(engine, target, frame))
         errors[size] = pattern_error(output, box)
     assert errors[512] < errors[256] < errors[128]
     assert errors[512] < 0.5 * errors[128], errors
@@ -130,9 +146,28 @@ def test_an_unknown_pixel_boost_is_refused() -> None:
         Quality(pixel_boost=200)
 
 
+def lab_mean(image: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(image.astype(np.float32) / 255.0, cv2.COLOR_BGR2LAB).reshape(-1, 3).mean(axis=0)
+
+
+def test_color_match_moves_the_swapped_faces_colours_to_the_targets(engine: Engine, large: Any) -> None:
+    source, target, frame, box = large
+    plain = decode(engine.swap(source, target).image)
+    matched = decode(engine.swap(source, target, quality=Quality(color_match=True)).image)
+    assert_changes_inside(frame, matched, face_region(engine, target, frame))
+    rows, cols = inner(box)
+    want = lab_mean(frame[rows, cols])
+    before = np.linalg.norm(lab_mean(plain[rows, cols]) - want)
+    after = np.linalg.norm(lab_mean(matched[rows, cols]) - want)
+    assert after < 0.25 * before, (before, after)
+    assert not np.array_equal(plain[rows, cols], matched[rows, cols])
+
+
 # Each option as a request sends it, and as the engine receives it.
 OPTIONS: dict[str, tuple[dict[str, Any], Quality]] = {
     "pixel_boost": ({"pixel_boost": 512}, Quality(pixel_boost=512)),
+    "color_match": ({"color_match": True}, Quality(color_match=True)),
+    "together": ({"pixel_boost": 256, "color_match": True}, Quality(pixel_boost=256, color_match=True)),
 }
 
 
@@ -188,7 +223,7 @@ def test_every_entry_point_applies_the_option(
 
 @pytest.mark.parametrize(
     "fields",
-    [{"pixel_boost": 200}, {"pixel_boost": "big"}],
+    [{"pixel_boost": 200}, {"pixel_boost": "big"}, {"color_match": "sometimes"}],
 )
 def test_an_invalid_option_is_invalid_input_everywhere(
     fields: dict[str, Any], base_url: str, large: Any

@@ -148,6 +148,7 @@ async def swap_upload(
     target_index: Annotated[str, Form(description='A number from 1, or "all".')] = "1",
     output_format: Annotated[OutputFormat, Form()] = "png",
     pixel_boost: Annotated[int, Form(description="128, 256, 384 or 512: see /swap.")] = 128,
+    color_match: Annotated[bool, Form(description="true: see /swap.")] = False,
 ) -> Response:
     """Multipart upload: `curl -F source=@a.jpg -F target=@b.jpg -H 'Accept: image/*' -o out.png`."""
     options = validated(
@@ -157,6 +158,7 @@ async def swap_upload(
             "target_index": _index_or_word(target_index),
             "output_format": output_format,
             "pixel_boost": pixel_boost,
+            "color_match": color_match,
         },
     )
     limit = service.settings.max_download_bytes

@@ -3,7 +3,7 @@
 decode + resize ─▶ source: detect → pick → embed (cached by content)
                 ─▶ target: detect (cached by content) → pick
                 ─▶ swap the 128 crop (or k² interleaved tiles of a k·128 one: pixel boost)
-                ─▶ blend back into the face's region ─▶ encode
+                ─▶ colour match (optional) ─▶ blend back into the face's region ─▶ encode
 
 When the source's embedding is not cached, its decode runs on the shared pool while the target is
 decoded on the request's thread; its errors still surface where they always did, after the target's.
@@ -27,9 +27,10 @@ from faceswap.constants import OutputFormat
 from faceswap.errors import ErrorCode, SwapError
 from faceswap.models.loader import FaceModels, Swapper
 from faceswap.pipeline.align import align_face
-from faceswap.pipeline.blend import paste_back
+from faceswap.pipeline.blend import crop_mask, paste_back
 from faceswap.pipeline.boost import swap_boosted
 from faceswap.pipeline.budget import DecodeBudget
+from faceswap.pipeline.color import match_colors
 from faceswap.pipeline.decode import decode_image, fit_within
 from faceswap.pipeline.detect import Face, detect_faces, pick_face
 from faceswap.pipeline.embed import embed_face, identity_latent
@@ -352,6 +353,8 @@ class Engine:
             attempts.append(attempt(None, on_cpu=True))
             notes.append("swap: out of memory on the GPU, retried on the CPU")
         swapped = self._with_oom_recovery("swap", attempts, notes, recoveries)
+        if quality.color_match:
+            swapped = match_colors(swapped, crop, crop_mask(crop.shape[0]))
         patch = paste_back(frame, swapped, matrix)
         if patch is not None:
             height, width = patch.pixels.shape[:2]

@@ -14,6 +14,7 @@ class Quality:
     """Per-request options applied to every swapped face; the defaults give the plain 128 swap."""
 
     pixel_boost: int = TILE
+    color_match: bool = False
 
     def __post_init__(self) -> None:
         if self.pixel_boost not in BOOST_SIZES:
