@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from faceswap.constants import OutputFormat
 from faceswap.errors import ErrorCode, SwapError
-from faceswap.pipeline.quality import Quality
+from faceswap.pipeline.quality import DEFAULT_REGIONS, FaceMask, Quality
 
 __all__ = [
     "ErrorBody",
+    "FaceMaskOptions",
     "FaceOut",
     "FacesInput",
     "FacesOutput",
@@ -43,6 +44,50 @@ class SwapPair(BaseModel):
 
     source_index: int = Field(ge=1, le=INDEX_MAX, description="Source face giving the identity (from 1).")
     target_index: int = Field(ge=1, le=INDEX_MAX, description="Target face replaced (from 1).")
+
+
+MaskType = Literal["box", "occlusion", "region"]
+Region = Literal["skin", "brows", "eyes", "glasses", "nose", "mouth", "lips"]
+Percent = Annotated[float, Field(ge=0, le=100)]
+
+
+class FaceMaskOptions(BaseModel):
+    """Which masks limit where the swapped face is pasted; several combine by intersection."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    types: list[MaskType] = Field(
+        ["box"],
+        min_length=1,
+        max_length=3,
+        description=(
+            '"box": the crop with a soft edge; "occlusion": what covers the face (hair, hands, glasses) '
+            'stays the target\'s (XSeg, masks/xseg_1.onnx); "region": only the chosen face-parser regions '
+            "are swapped (BiSeNet, masks/bisenet_resnet_34.onnx)."
+        ),
+    )
+    blur: float = Field(0.3, ge=0.0, le=1.0, description="Softness of the box mask's edge.")
+    padding: list[Percent] = Field(
+        [0.0, 0.0, 0.0, 0.0],
+        min_length=4,
+        max_length=4,
+        description="Box mask: percent of the crop left out at the top, right, bottom and left.",
+    )
+    regions: list[Region] = Field(
+        list(DEFAULT_REGIONS),
+        min_length=1,
+        description='For "region": the parts swapped; hair, ears and neck are always kept from the target.',
+    )
+
+    def mask(self) -> FaceMask:
+        """As the engine takes it."""
+        top, right, bottom, left = self.padding
+        return FaceMask(
+            types=tuple(dict.fromkeys(self.types)),
+            blur=self.blur,
+            padding=(top, right, bottom, left),
+            regions=tuple(dict.fromkeys(self.regions)),
+        )
 
 
 class SwapOptions(BaseModel):
@@ -87,6 +132,12 @@ class SwapOptions(BaseModel):
         description="Match the swapped face's colour statistics (L*a*b* mean, spread) to the target face's.",
     )
 
+    face_mask: FaceMaskOptions | None = Field(
+        None,
+        description="Masks that limit where the swapped face is pasted (default: the plain soft-edged box).",
+        examples=[{"types": ["box", "occlusion"], "blur": 0.3}],
+    )
+
     @field_validator("target_index")
     @classmethod
     def _index_in_range(cls, value: int | str) -> int | str:
@@ -96,7 +147,11 @@ class SwapOptions(BaseModel):
 
     def quality(self) -> Quality:
         """The quality options as the engine takes them."""
-        return Quality(pixel_boost=self.pixel_boost, color_match=self.color_match)
+        return Quality(
+            pixel_boost=self.pixel_boost,
+            color_match=self.color_match,
+            face_mask=self.face_mask.mask() if self.face_mask else None,
+        )
 
     def pairs(self) -> list[tuple[int, int]] | None:
         """The explicit (source, target) pairs, when given."""

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from faceswap.config import Settings
+from faceswap.errors import ErrorCode, SwapError
 from faceswap.http.app import create_app
 from faceswap.lifecycle import ModelLifecycle
 from faceswap.models.loader import FaceModels
@@ -25,11 +26,12 @@ from faceswap.pipeline.align import align_face
 from faceswap.pipeline.blend import paste_back, paste_region
 from faceswap.pipeline.embed import identity_latent
 from faceswap.pipeline.engine import Engine
-from faceswap.pipeline.quality import Quality
+from faceswap.pipeline.quality import FaceMask, Quality
 from faceswap.pipeline.swap import swap_crop
 from faceswap.runpod_worker import QueueWorker
-from faceswap.testing.synthetic import draw_faces, face_pattern
-from tests.conftest import encode_png
+from faceswap.testing.optional import GRID, OCCLUDED_CELLS, PARSER_LABELS
+from faceswap.testing.synthetic import draw_faces, face_pattern, write_models
+from tests.conftest import derive, encode_png
 from tests.servers import app_in_thread, wait_ready
 
 SOURCE_SEED = 9
@@ -163,11 +165,90 @@ def test_color_match_moves_the_swapped_faces_colours_to_the_targets(engine: Engi
     assert not np.array_equal(plain[rows, cols], matched[rows, cols])
 
 
+def cells_in_frame(
+    engine: Engine, target: bytes, frame: np.ndarray, cells: tuple[int, int, int, int], size: int, inset: int
+) -> tuple[slice, slice]:
+    """The frame pixels under grid cells (x1, y1, x2, y2) of the first face's `size` crop, `inset` px in."""
+    _, matrix = align_face(frame, engine.faces(target, frame)[0].keypoints, size)
+    inverse = cv2.invertAffineTransform(matrix)
+    cell = size / GRID
+    corners = np.array([[cells[0] * cell, cells[1] * cell, 1], [cells[2] * cell, cells[3] * cell, 1]])
+    (x1, y1), (x2, y2) = corners @ inverse.T
+    return slice(int(y1) + inset, int(y2) - inset), slice(int(x1) + inset, int(x2) - inset)
+
+
+def with_mask(**fields: Any) -> Quality:
+    return Quality(pixel_boost=512, face_mask=FaceMask(**fields))
+
+
+def test_the_occluders_patch_keeps_the_targets_pixels(engine: Engine, large: Any) -> None:
+    source, target, frame, _ = large
+    plain = decode(engine.swap(source, target, quality=with_mask(types=("box",))).image)
+    occluded = decode(engine.swap(source, target, quality=with_mask(types=("box", "occlusion"))).image)
+    rows, cols = cells_in_frame(engine, target, frame, OCCLUDED_CELLS, 512, inset=12)
+    assert rows.stop - rows.start > 60 and cols.stop - cols.start > 60
+    assert np.array_equal(occluded[rows, cols], frame[rows, cols])
+    assert not np.array_equal(plain[rows, cols], frame[rows, cols])
+    assert_changes_inside(frame, occluded, face_region(engine, target, frame))
+    outside_patch = np.ones(frame.shape[:2], bool)
+    outside_patch[rows.start - 60 : rows.stop + 60, cols.start - 60 : cols.stop + 60] = False
+    assert np.array_equal(occluded[outside_patch], plain[outside_patch])
+
+
+def test_the_parsers_excluded_regions_keep_the_targets_pixels(engine: Engine, large: Any) -> None:
+    source, target, frame, _ = large
+    kept = decode(engine.swap(source, target, quality=with_mask(types=("region",))).image)
+    no_nose = decode(
+        engine.swap(source, target, quality=with_mask(types=("region",), regions=("skin", "eyes"))).image
+    )
+    ys, xs = np.nonzero(PARSER_LABELS == 10)
+    nose = cells_in_frame(engine, target, frame, (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1), 512, 12)
+    hair = cells_in_frame(engine, target, frame, (2, 0, 14, 3), 512, 12)
+    skin = cells_in_frame(engine, target, frame, (1, 9, 5, 11), 512, 12)
+    assert np.array_equal(no_nose[nose], frame[nose])
+    assert not np.array_equal(kept[nose], frame[nose])
+    for output in (kept, no_nose):
+        assert np.array_equal(output[hair], frame[hair])
+        assert not np.array_equal(output[skin], frame[skin])
+        assert_changes_inside(frame, output, face_region(engine, target, frame))
+
+
+def test_the_box_masks_padding_keeps_that_part_of_the_target(engine: Engine, large: Any) -> None:
+    source, target, frame, _ = large
+    padded = decode(engine.swap(source, target, quality=with_mask(padding=(0, 0, 50, 0), blur=0.0)).image)
+    lower = cells_in_frame(engine, target, frame, (1, 8, 15, 14), 512, 4)
+    upper = cells_in_frame(engine, target, frame, (2, 2, 14, 7), 512, 4)
+    assert np.array_equal(padded[lower], frame[lower])
+    assert not np.array_equal(padded[upper], frame[upper])
+
+
+@pytest.mark.parametrize(
+    ("types", "missing"), [(("occlusion",), "xseg_1"), (("box", "region"), "bisenet_resnet_34")]
+)
+def test_a_missing_mask_model_is_model_not_installed_naming_the_file_and_command(
+    models: FaceModels, settings: Settings, tmp_path: Any, large: Any, types: tuple[str, ...], missing: str
+) -> None:
+    write_models(tmp_path)
+    (tmp_path / "masks" / f"{missing}.onnx").unlink()
+    bare = Engine(models, derive(settings, model_dir=tmp_path))
+    source, target, _, _ = large
+    with pytest.raises(SwapError) as caught:
+        bare.swap(source, target, quality=Quality(face_mask=FaceMask(types=types)))
+    assert caught.value.code is ErrorCode.MODEL_NOT_INSTALLED and caught.value.status == 422
+    assert f"masks/{missing}.onnx" in caught.value.message
+    assert f"python -m faceswap.models download --with {missing}" in caught.value.message
+    assert bare.swap(source, target).image == Engine(models, settings).swap(source, target).image
+
+
 # Each option as a request sends it, and as the engine receives it.
 OPTIONS: dict[str, tuple[dict[str, Any], Quality]] = {
     "pixel_boost": ({"pixel_boost": 512}, Quality(pixel_boost=512)),
     "color_match": ({"color_match": True}, Quality(color_match=True)),
     "together": ({"pixel_boost": 256, "color_match": True}, Quality(pixel_boost=256, color_match=True)),
+    "face_mask": (
+        {"face_mask": {"types": ["box", "occlusion", "region"], "blur": 0.5, "regions": ["skin", "nose"]}},
+        Quality(face_mask=FaceMask(types=("box", "occlusion", "region"), blur=0.5, regions=("skin", "nose"))),
+    ),
 }
 
 
@@ -223,7 +304,17 @@ def test_every_entry_point_applies_the_option(
 
 @pytest.mark.parametrize(
     "fields",
-    [{"pixel_boost": 200}, {"pixel_boost": "big"}, {"color_match": "sometimes"}],
+    [
+        {"pixel_boost": 200},
+        {"pixel_boost": "big"},
+        {"color_match": "sometimes"},
+        {"face_mask": {"types": ["hat"]}},
+        {"face_mask": {"types": []}},
+        {"face_mask": {"regions": ["hair"]}},
+        {"face_mask": {"padding": [0, 0, 0]}},
+        {"face_mask": {"blur": 2}},
+        {"face_mask": {"feather": 1}},
+    ],
 )
 def test_an_invalid_option_is_invalid_input_everywhere(
     fields: dict[str, Any], base_url: str, large: Any
@@ -237,3 +328,20 @@ def test_an_invalid_option_is_invalid_input_everywhere(
     assert response.status_code == 422 and response.json()["error_code"] == "INVALID_INPUT", response.text
     response = httpx.post(f"{base_url}/runsync", json={"input": body}, timeout=60)
     assert response.json()["output"]["error_code"] == "INVALID_INPUT", response.text
+
+
+def test_model_not_installed_over_http_and_runsync(settings: Settings, tmp_path: Any, large: Any) -> None:
+    write_models(tmp_path)
+    (tmp_path / "masks" / "xseg_1.onnx").unlink()
+    body = {**images_b64(large), "face_mask": {"types": ["box", "occlusion"]}}
+    with app_in_thread(create_app(derive(settings, model_dir=tmp_path))) as url:
+        wait_ready(url)
+        response = httpx.post(f"{url}/swap", json=body, timeout=60)
+        assert response.status_code == 422, response.text
+        assert response.json()["error_code"] == "MODEL_NOT_INSTALLED"
+        assert "masks/xseg_1.onnx" in response.json()["message"]
+        assert "/tmp" not in response.json()["message"]
+        response = httpx.post(f"{url}/runsync", json={"input": body}, timeout=60)
+        assert response.status_code == 200 and response.json()["output"]["success"] is False
+        assert response.json()["output"]["error_code"] == "MODEL_NOT_INSTALLED"
+        assert httpx.get(f"{url}/health", timeout=10).json()["status"] == "ready"

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse, Response
 
 from faceswap.config import Settings
 from faceswap.constants import OutputFormat
-from faceswap.errors import ClientGoneError, image_label, image_too_large
+from faceswap.errors import ClientGoneError, ErrorCode, SwapError, image_label, image_too_large
 from faceswap.http.errors import ERROR_RESPONSES, request_id_of
 from faceswap.http.jsonbody import ParsedJSONRoute
 from faceswap.schemas import (
@@ -69,6 +69,19 @@ def _index_or_word(text: str) -> int | str:
     """
     value = text.strip()
     return int(value) if value.isascii() and value.isdigit() and len(value) <= _INDEX_DIGITS else value
+
+
+def _json_fields(**fields: str | None) -> dict[str, Any]:
+    """Form fields that hold JSON, parsed (absent ones left out); INVALID_INPUT when one does not parse."""
+    parsed = {}
+    for name, text in fields.items():
+        if text is None:
+            continue
+        try:
+            parsed[name] = orjson.loads(text)
+        except orjson.JSONDecodeError as exc:
+            raise SwapError(ErrorCode.INVALID_INPUT, f"{name} must be a JSON object.") from exc
+    return parsed
 
 
 def _wants_image(accept: str) -> bool:
@@ -149,6 +162,7 @@ async def swap_upload(
     output_format: Annotated[OutputFormat, Form()] = "png",
     pixel_boost: Annotated[int, Form(description="128, 256, 384 or 512: see /swap.")] = 128,
     color_match: Annotated[bool, Form(description="true: see /swap.")] = False,
+    face_mask: Annotated[str | None, Form(description='JSON, e.g. {"types": ["box", "occlusion"]}.')] = None,
 ) -> Response:
     """Multipart upload: `curl -F source=@a.jpg -F target=@b.jpg -H 'Accept: image/*' -o out.png`."""
     options = validated(
@@ -159,6 +173,7 @@ async def swap_upload(
             "output_format": output_format,
             "pixel_boost": pixel_boost,
             "color_match": color_match,
+            **_json_fields(face_mask=face_mask),
         },
     )
     limit = service.settings.max_download_bytes

@@ -60,8 +60,11 @@ def paste_region(frame_shape: tuple[int, ...], matrix: Matrix, size: int) -> tup
     return x0, y0, x1, y1
 
 
-def paste_back(frame: Frame, swapped: Frame, matrix: Matrix) -> Patch | None:
-    """Blend the `swapped` crop (made with frame→crop `matrix`) into the frame: a Patch of the face region."""
+def paste_back(frame: Frame, swapped: Frame, matrix: Matrix, mask: Mask | None = None) -> Patch | None:
+    """Blend the `swapped` crop (made with frame→crop `matrix`) into the frame: a Patch of the face region.
+
+    `mask` (crop-sized, 0..1) weighs the swap against the frame; by default, `crop_mask`.
+    """
     size = swapped.shape[0]
     region = paste_region(frame.shape, matrix, size)
     if region is None:
@@ -73,7 +76,8 @@ def paste_back(frame: Frame, swapped: Frame, matrix: Matrix) -> Patch | None:
     face = cv2.warpAffine(
         swapped, to_region, region_size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
     )
-    weight = cv2.warpAffine(crop_mask(size), to_region, region_size, flags=cv2.INTER_LINEAR, borderValue=0.0)
+    weights = crop_mask(size) if mask is None else mask
+    weight = cv2.warpAffine(weights, to_region, region_size, flags=cv2.INTER_LINEAR, borderValue=0.0)
     keep = np.subtract(1.0, weight, dtype=np.float32)
     blended = cv2.blendLinear(face, np.ascontiguousarray(frame[y0:y1, x0:x1]), weight, keep)
     return Patch(x=x0, y=y0, pixels=blended)

@@ -3,7 +3,8 @@
 decode + resize ─▶ source: detect → pick → embed (cached by content)
                 ─▶ target: detect (cached by content) → pick
                 ─▶ swap the 128 crop (or k² interleaved tiles of a k·128 one: pixel boost)
-                ─▶ colour match (optional) ─▶ blend back into the face's region ─▶ encode
+                ─▶ (optional) masks: box, occlusion (XSeg), region (BiSeNet); colour match
+                ─▶ blend back into the face's region ─▶ encode
 
 When the source's embedding is not cached, its decode runs on the shared pool while the target is
 decoded on the request's thread; its errors still surface where they always did, after the target's.
@@ -26,7 +27,9 @@ from faceswap.config import Settings
 from faceswap.constants import OutputFormat
 from faceswap.errors import ErrorCode, SwapError
 from faceswap.models.loader import FaceModels, Swapper
+from faceswap.models.optional import OCCLUDER, PARSER, OptionalModels
 from faceswap.pipeline.align import align_face
+from faceswap.pipeline.arrays import Frame, Mask
 from faceswap.pipeline.blend import crop_mask, paste_back
 from faceswap.pipeline.boost import swap_boosted
 from faceswap.pipeline.budget import DecodeBudget
@@ -35,7 +38,8 @@ from faceswap.pipeline.decode import decode_image, fit_within
 from faceswap.pipeline.detect import Face, detect_faces, pick_face
 from faceswap.pipeline.embed import embed_face, identity_latent
 from faceswap.pipeline.encode import encode_image
-from faceswap.pipeline.quality import DEFAULT_QUALITY, Quality
+from faceswap.pipeline.mask import box_mask, combine_masks, occlusion_mask, region_mask
+from faceswap.pipeline.quality import DEFAULT_QUALITY, FaceMask, Quality
 from faceswap.pipeline.select import Assignment, TargetChoice, best_match, plan_assignments
 from faceswap.pipeline.swap import shrink_arena_options, swap_crop
 from faceswap.runtime import pool
@@ -115,6 +119,7 @@ class Engine:
         self.detections: LruCache[list[Face]] = LruCache(settings.detection_cache_size)
         self._shrink_options = shrink_arena_options(models.providers)
         self.decode_budget = DecodeBudget(settings.max_decode_bytes, settings.max_large_decodes)
+        self.optional = OptionalModels(settings, self.providers)
 
     def swap(
         self,
@@ -137,6 +142,7 @@ class Engine:
         """
         if self.failpoints.hit("crash"):
             raise RuntimeError("injected crash (failpoint crash)")
+        self._require_models(quality)
         clock = _Stopwatch()
         recoveries: list[str] = []
         digest = content_key(source)
@@ -323,6 +329,13 @@ class Engine:
             recoveries,
         )
 
+    def _require_models(self, quality: Quality) -> None:
+        """Load the optional models `quality` needs now: MODEL_NOT_INSTALLED before any work is done."""
+        types = quality.face_mask.types if quality.face_mask else ()
+        for wanted, spec in (("occlusion", OCCLUDER), ("region", PARSER)):
+            if wanted in types:
+                self.optional.session(spec.name)
+
     def _swap_into(
         self,
         frame: np.ndarray,
@@ -331,9 +344,33 @@ class Engine:
         recoveries: list[str],
         quality: Quality = DEFAULT_QUALITY,
     ) -> None:
-        swapper = self.models.swapper
+        """Swap one face in place: align, (mask), swap the tiles, (mask, colour), paste back."""
         crop, matrix = align_face(frame, face.keypoints, quality.pixel_boost)
-        latent = identity_latent(embedding, swapper.emap)
+        face_mask = quality.face_mask
+        mask = self._target_mask(crop, face_mask) if face_mask else None
+        swapped = self._swap_crop(crop, identity_latent(embedding, self.models.swapper.emap), recoveries)
+        if face_mask and "region" in face_mask.types:
+            parsed = region_mask(self.optional.session(PARSER.name), swapped, face_mask.regions)
+            mask = parsed if mask is None else combine_masks([mask, parsed])
+        if quality.color_match:
+            swapped = match_colors(swapped, crop, crop_mask(crop.shape[0]) if mask is None else mask)
+        patch = paste_back(frame, swapped, matrix, mask)
+        if patch is not None:
+            height, width = patch.pixels.shape[:2]
+            frame[patch.y : patch.y + height, patch.x : patch.x + width] = patch.pixels
+
+    def _target_mask(self, crop: Frame, face_mask: FaceMask) -> Mask | None:
+        """The masks made from the target crop before the swap (box, occlusion), combined."""
+        masks = []
+        if "box" in face_mask.types:
+            masks.append(box_mask(crop.shape[0], face_mask.blur, face_mask.padding))
+        if "occlusion" in face_mask.types:
+            masks.append(occlusion_mask(self.optional.session(OCCLUDER.name), crop))
+        return combine_masks(masks) if masks else None
+
+    def _swap_crop(self, crop: Frame, latent: np.ndarray, recoveries: list[str]) -> Frame:
+        """The swapped crop (pixel boost's tiles when larger than 128), with out-of-memory recovery."""
+        swapper = self.models.swapper
 
         def attempt(options: ort.RunOptions | None, on_cpu: bool = False) -> Callable[[], np.ndarray]:
             def run() -> np.ndarray:
@@ -352,13 +389,7 @@ class Engine:
         if self._load_cpu_swapper is not None:
             attempts.append(attempt(None, on_cpu=True))
             notes.append("swap: out of memory on the GPU, retried on the CPU")
-        swapped = self._with_oom_recovery("swap", attempts, notes, recoveries)
-        if quality.color_match:
-            swapped = match_colors(swapped, crop, crop_mask(crop.shape[0]))
-        patch = paste_back(frame, swapped, matrix)
-        if patch is not None:
-            height, width = patch.pixels.shape[:2]
-            frame[patch.y : patch.y + height, patch.x : patch.x + width] = patch.pixels
+        return self._with_oom_recovery("swap", attempts, notes, recoveries)
 
     def _cpu_swapper(self) -> Swapper:
         """The swapper on the CPU provider, loaded on first need (only with FACESWAP_CPU_FALLBACK)."""

@@ -5,8 +5,30 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from faceswap.pipeline.boost import BOOST_SIZES, TILE
+from faceswap.pipeline.mask import REGION_LABELS
 
-__all__ = ["DEFAULT_QUALITY", "Quality"]
+__all__ = ["DEFAULT_QUALITY", "DEFAULT_REGIONS", "MASK_TYPES", "FaceMask", "Quality"]
+
+MASK_TYPES = ("box", "occlusion", "region")
+DEFAULT_REGIONS = ("skin", "brows", "eyes", "nose", "mouth", "lips")
+
+
+@dataclass(frozen=True)
+class FaceMask:
+    """Which masks limit the paste (combined by intersection), their blur, padding and kept regions."""
+
+    types: tuple[str, ...] = ("box",)
+    blur: float = 0.3
+    padding: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+    regions: tuple[str, ...] = DEFAULT_REGIONS
+
+    def __post_init__(self) -> None:
+        if not self.types or not set(self.types) <= set(MASK_TYPES):
+            raise ValueError(f"face_mask types must be some of {', '.join(MASK_TYPES)}")
+        if not set(self.regions) <= set(REGION_LABELS):
+            raise ValueError(f"face_mask regions must be some of {', '.join(REGION_LABELS)}")
+        if not 0 <= self.blur <= 1 or len(self.padding) != 4 or not all(0 <= p <= 100 for p in self.padding):
+            raise ValueError("face_mask blur must be 0..1 and padding four percentages 0..100")
 
 
 @dataclass(frozen=True)
@@ -15,6 +37,7 @@ class Quality:
 
     pixel_boost: int = TILE
     color_match: bool = False
+    face_mask: FaceMask | None = None
 
     def __post_init__(self) -> None:
         if self.pixel_boost not in BOOST_SIZES:

@@ -11,6 +11,8 @@ loader and ONNX Runtime over small generated files with the real models' input/o
 - swapper (inswapper contract): decodes the source's thumbnail back from the latent through ``emap``
   and paints it over the face area of the target crop, so a test can see whose face landed where.
 
+``write_models`` also writes the optional models' stand-ins (faceswap.testing.optional).
+
 The images hold square faces, each a 4x4 grid of saturated colours picked by an identity, in a row on
 grey. Square faces put their keypoints exactly on the template, so the aligned crop is the face and the
 swapper repaints exactly the target's face.
@@ -36,6 +38,7 @@ from onnx import TensorProto
 from faceswap.models.registry import SYNTHETIC_PRODUCER
 from faceswap.pipeline.align import ARCFACE_TEMPLATE
 from faceswap.testing.graph import Graph, float_info
+from faceswap.testing.optional import write_optional_models
 
 __all__ = [
     "ARCFACE_TEMPLATE",
@@ -248,7 +251,8 @@ def _swapper_model(projection: np.ndarray, emap: np.ndarray) -> onnx.ModelProto:
 
 
 def write_models(directory: Path) -> ModelPaths:
-    """Write buffalo_l/det_10g.onnx, buffalo_l/w600k_r50.onnx and inswapper_128.onnx under directory."""
+    """Write buffalo_l/det_10g.onnx, buffalo_l/w600k_r50.onnx and inswapper_128.onnx under directory,
+    and the optional models' stand-ins (faceswap.testing.optional)."""
     paths = ModelPaths(
         detector=directory / "buffalo_l" / "det_10g.onnx",
         recognizer=directory / "buffalo_l" / "w600k_r50.onnx",
@@ -260,6 +264,7 @@ def write_models(directory: Path) -> ModelPaths:
     onnx.save_model(_detector_model(), paths.detector)
     onnx.save_model(_recognizer_model(projection), paths.recognizer)
     onnx.save_model(_swapper_model(projection, emap), paths.swapper)
+    write_optional_models(directory)
     return paths
 
 
