@@ -9,10 +9,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from faceswap.constants import OutputFormat
 from faceswap.errors import ErrorCode, SwapError
-from faceswap.pipeline.quality import DEFAULT_REGIONS, FaceMask, Quality
+from faceswap.pipeline.quality import DEFAULT_REGIONS, Enhancer, FaceMask, Quality
 
 __all__ = [
     "ErrorBody",
+    "FaceEnhancerOptions",
     "FaceMaskOptions",
     "FaceOut",
     "FacesInput",
@@ -90,6 +91,27 @@ class FaceMaskOptions(BaseModel):
         )
 
 
+class FaceEnhancerOptions(BaseModel):
+    """A face restoration model run on each swapped face after the swap."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: Literal["gfpgan_1.4", "codeformer", "gpen_bfr_512"] = Field(
+        description="The restoration model (enhancers/<model>.onnx in the model dir)."
+    )
+    blend: float = Field(0.8, ge=0.0, le=1.0, description="How much of the restored face: 0 none, 1 all.")
+    fidelity: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="codeformer only: 0 restores the most, 1 stays closest to the swapped face.",
+    )
+
+    def enhancer(self) -> Enhancer:
+        """As the engine takes it."""
+        return Enhancer(model=self.model, blend=self.blend, fidelity=self.fidelity)
+
+
 class SwapOptions(BaseModel):
     """What to swap and how to answer, shared by the JSON and the multipart endpoints."""
 
@@ -138,6 +160,12 @@ class SwapOptions(BaseModel):
         examples=[{"types": ["box", "occlusion"], "blur": 0.3}],
     )
 
+    face_enhancer: FaceEnhancerOptions | None = Field(
+        None,
+        description="Restore each swapped face with GFPGAN 1.4, CodeFormer or GPEN-BFR-512 (default: none).",
+        examples=[{"model": "gfpgan_1.4", "blend": 0.8}],
+    )
+
     @field_validator("target_index")
     @classmethod
     def _index_in_range(cls, value: int | str) -> int | str:
@@ -151,6 +179,7 @@ class SwapOptions(BaseModel):
             pixel_boost=self.pixel_boost,
             color_match=self.color_match,
             face_mask=self.face_mask.mask() if self.face_mask else None,
+            face_enhancer=self.face_enhancer.enhancer() if self.face_enhancer else None,
         )
 
     def pairs(self) -> list[tuple[int, int]] | None:

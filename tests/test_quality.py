@@ -26,7 +26,8 @@ from faceswap.pipeline.align import align_face
 from faceswap.pipeline.blend import paste_back, paste_region
 from faceswap.pipeline.embed import identity_latent
 from faceswap.pipeline.engine import Engine
-from faceswap.pipeline.quality import FaceMask, Quality
+from faceswap.pipeline.enhance import align_ffhq
+from faceswap.pipeline.quality import Enhancer, FaceMask, Quality
 from faceswap.pipeline.swap import swap_crop
 from faceswap.runpod_worker import QueueWorker
 from faceswap.testing.optional import GRID, OCCLUDED_CELLS, PARSER_LABELS
@@ -222,20 +223,82 @@ def test_the_box_masks_padding_keeps_that_part_of_the_target(engine: Engine, lar
     assert not np.array_equal(padded[upper], frame[upper])
 
 
+def sharpness(image: np.ndarray) -> float:
+    pixels = image.astype(np.float64)
+    return float((np.diff(pixels, axis=0) ** 2).sum() + (np.diff(pixels, axis=1) ** 2).sum())
+
+
+def enhancer_region(engine: Engine, target: bytes, frame: np.ndarray) -> np.ndarray:
+    """The pixels the restored face's paste may touch: its FFHQ 512 crop's paste region."""
+    _, matrix = align_ffhq(frame, engine.faces(target, frame)[0].keypoints)
+    region = paste_region(frame.shape, matrix, 512)
+    assert region is not None
+    inside = np.zeros(frame.shape[:2], bool)
+    inside[region[1] : region[3], region[0] : region[2]] = True
+    return inside | face_region(engine, target, frame)
+
+
+@pytest.mark.parametrize("model", ["gfpgan_1.4", "codeformer", "gpen_bfr_512"])
+def test_each_enhancer_sharpens_the_swapped_face_and_nothing_else(
+    engine: Engine, large: Any, model: str
+) -> None:
+    source, target, frame, box = large
+    plain = decode(engine.swap(source, target).image)
+    quality = Quality(face_enhancer=Enhancer(model, 1.0, 0.0))
+    enhanced = decode(engine.swap(source, target, quality=quality).image)
+    rows, cols = inner(box)
+    assert sharpness(enhanced[rows, cols]) > 1.1 * sharpness(plain[rows, cols])
+    assert_changes_inside(frame, enhanced, enhancer_region(engine, target, frame))
+
+
+def test_the_enhancers_blend_mixes_it_with_the_swap(engine: Engine, large: Any) -> None:
+    source, target, _, box = large
+    plain = decode(engine.swap(source, target).image).astype(int)
+    outputs = {}
+    for blend in (0.0, 0.5, 1.0):
+        quality = Quality(face_enhancer=Enhancer("gfpgan_1.4", blend))
+        outputs[blend] = decode(engine.swap(source, target, quality=quality).image).astype(int)
+    assert np.array_equal(outputs[0.0], plain)
+    rows, cols = inner(box)
+    half = np.abs(outputs[0.5] - plain)[rows, cols].mean()
+    full = np.abs(outputs[1.0] - plain)[rows, cols].mean()
+    assert 0.4 * full < half < 0.6 * full
+
+
+def test_codeformers_fidelity_1_stays_closest_to_the_swap(engine: Engine, large: Any) -> None:
+    source, target, _, box = large
+    plain = decode(engine.swap(source, target).image).astype(int)
+    rows, cols = inner(box)
+    distance = {}
+    for fidelity in (0.0, 0.5, 1.0):
+        quality = Quality(face_enhancer=Enhancer("codeformer", 1.0, fidelity))
+        output = decode(engine.swap(source, target, quality=quality).image)
+        distance[fidelity] = np.abs(output - plain)[rows, cols].mean()
+    assert distance[1.0] < distance[0.5] < distance[0.0]
+
+
 @pytest.mark.parametrize(
-    ("types", "missing"), [(("occlusion",), "xseg_1"), (("box", "region"), "bisenet_resnet_34")]
+    ("quality", "missing"),
+    [
+        (Quality(face_mask=FaceMask(types=("occlusion",))), "masks/xseg_1"),
+        (Quality(face_mask=FaceMask(types=("box", "region"))), "masks/bisenet_resnet_34"),
+        (Quality(face_enhancer=Enhancer("gfpgan_1.4")), "enhancers/gfpgan_1.4"),
+        (Quality(face_enhancer=Enhancer("codeformer")), "enhancers/codeformer"),
+        (Quality(face_enhancer=Enhancer("gpen_bfr_512")), "enhancers/gpen_bfr_512"),
+    ],
 )
-def test_a_missing_mask_model_is_model_not_installed_naming_the_file_and_command(
-    models: FaceModels, settings: Settings, tmp_path: Any, large: Any, types: tuple[str, ...], missing: str
+def test_a_missing_optional_model_is_model_not_installed_naming_the_file_and_command(
+    models: FaceModels, settings: Settings, tmp_path: Any, large: Any, quality: Quality, missing: str
 ) -> None:
     write_models(tmp_path)
-    (tmp_path / "masks" / f"{missing}.onnx").unlink()
+    (tmp_path / f"{missing}.onnx").unlink()
     bare = Engine(models, derive(settings, model_dir=tmp_path))
     source, target, _, _ = large
     with pytest.raises(SwapError) as caught:
-        bare.swap(source, target, quality=Quality(face_mask=FaceMask(types=types)))
+        bare.swap(source, target, quality=quality)
     assert caught.value.code is ErrorCode.MODEL_NOT_INSTALLED and caught.value.status == 422
-    assert f"masks/{missing}.onnx" in caught.value.message
+    assert f"{missing}.onnx" in caught.value.message
+    missing = missing.split("/")[1]
     assert f"python -m faceswap.models download --with {missing}" in caught.value.message
     assert bare.swap(source, target).image == Engine(models, settings).swap(source, target).image
 
@@ -248,6 +311,10 @@ OPTIONS: dict[str, tuple[dict[str, Any], Quality]] = {
     "face_mask": (
         {"face_mask": {"types": ["box", "occlusion", "region"], "blur": 0.5, "regions": ["skin", "nose"]}},
         Quality(face_mask=FaceMask(types=("box", "occlusion", "region"), blur=0.5, regions=("skin", "nose"))),
+    ),
+    "face_enhancer": (
+        {"face_enhancer": {"model": "codeformer", "blend": 0.6, "fidelity": 0.2}},
+        Quality(face_enhancer=Enhancer("codeformer", 0.6, 0.2)),
     ),
 }
 
@@ -314,6 +381,10 @@ def test_every_entry_point_applies_the_option(
         {"face_mask": {"padding": [0, 0, 0]}},
         {"face_mask": {"blur": 2}},
         {"face_mask": {"feather": 1}},
+        {"face_enhancer": {"model": "restoreformer"}},
+        {"face_enhancer": {"model": "gfpgan_1.4", "blend": 1.5}},
+        {"face_enhancer": {"blend": 0.5}},
+        {"face_enhancer": {"model": "codeformer", "strength": 1}},
     ],
 )
 def test_an_invalid_option_is_invalid_input_everywhere(

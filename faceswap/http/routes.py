@@ -163,6 +163,7 @@ async def swap_upload(
     pixel_boost: Annotated[int, Form(description="128, 256, 384 or 512: see /swap.")] = 128,
     color_match: Annotated[bool, Form(description="true: see /swap.")] = False,
     face_mask: Annotated[str | None, Form(description='JSON, e.g. {"types": ["box", "occlusion"]}.')] = None,
+    face_enhancer: Annotated[str | None, Form(description='JSON, e.g. {"model": "gfpgan_1.4"}.')] = None,
 ) -> Response:
     """Multipart upload: `curl -F source=@a.jpg -F target=@b.jpg -H 'Accept: image/*' -o out.png`."""
     options = validated(
@@ -173,7 +174,7 @@ async def swap_upload(
             "output_format": output_format,
             "pixel_boost": pixel_boost,
             "color_match": color_match,
-            **_json_fields(face_mask=face_mask),
+            **_json_fields(face_mask=face_mask, face_enhancer=face_enhancer),
         },
     )
     limit = service.settings.max_download_bytes

@@ -17,7 +17,15 @@ from faceswap.config import Settings
 from faceswap.errors import ErrorCode, SwapError
 from faceswap.models.loader import provider_options, session_options
 
-__all__ = ["OCCLUDER", "OPTIONAL_SPECS", "PARSER", "OptionalModels", "OptionalSpec", "install_command"]
+__all__ = [
+    "ENHANCER_SPECS",
+    "OCCLUDER",
+    "OPTIONAL_SPECS",
+    "PARSER",
+    "OptionalModels",
+    "OptionalSpec",
+    "install_command",
+]
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +43,12 @@ OCCLUDER = OptionalSpec("xseg_1", "masks/xseg_1.onnx", "occlusion mask's occlude
 PARSER = OptionalSpec(
     "bisenet_resnet_34", "masks/bisenet_resnet_34.onnx", "region mask's face parser (BiSeNet)"
 )
-OPTIONAL_SPECS: dict[str, OptionalSpec] = {spec.name: spec for spec in (OCCLUDER, PARSER)}
+ENHANCER_SPECS = (
+    OptionalSpec("gfpgan_1.4", "enhancers/gfpgan_1.4.onnx", "face enhancer GFPGAN 1.4"),
+    OptionalSpec("codeformer", "enhancers/codeformer.onnx", "face enhancer CodeFormer"),
+    OptionalSpec("gpen_bfr_512", "enhancers/gpen_bfr_512.onnx", "face enhancer GPEN-BFR-512"),
+)
+OPTIONAL_SPECS: dict[str, OptionalSpec] = {spec.name: spec for spec in (*ENHANCER_SPECS, OCCLUDER, PARSER)}
 
 
 def install_command(name: str) -> str:

@@ -4,7 +4,7 @@ decode + resize ─▶ source: detect → pick → embed (cached by content)
                 ─▶ target: detect (cached by content) → pick
                 ─▶ swap the 128 crop (or k² interleaved tiles of a k·128 one: pixel boost)
                 ─▶ (optional) masks: box, occlusion (XSeg), region (BiSeNet); colour match
-                ─▶ blend back into the face's region ─▶ encode
+                ─▶ blend back into the face's region ─▶ (optional) restore the face ─▶ encode
 
 When the source's embedding is not cached, its decode runs on the shared pool while the target is
 decoded on the request's thread; its errors still surface where they always did, after the target's.
@@ -30,7 +30,7 @@ from faceswap.models.loader import FaceModels, Swapper
 from faceswap.models.optional import OCCLUDER, PARSER, OptionalModels
 from faceswap.pipeline.align import align_face
 from faceswap.pipeline.arrays import Frame, Mask
-from faceswap.pipeline.blend import crop_mask, paste_back
+from faceswap.pipeline.blend import Patch, crop_mask, paste_back
 from faceswap.pipeline.boost import swap_boosted
 from faceswap.pipeline.budget import DecodeBudget
 from faceswap.pipeline.color import match_colors
@@ -38,8 +38,9 @@ from faceswap.pipeline.decode import decode_image, fit_within
 from faceswap.pipeline.detect import Face, detect_faces, pick_face
 from faceswap.pipeline.embed import embed_face, identity_latent
 from faceswap.pipeline.encode import encode_image
+from faceswap.pipeline.enhance import align_ffhq, mix_patch, restore_crop
 from faceswap.pipeline.mask import box_mask, combine_masks, occlusion_mask, region_mask
-from faceswap.pipeline.quality import DEFAULT_QUALITY, FaceMask, Quality
+from faceswap.pipeline.quality import DEFAULT_QUALITY, Enhancer, FaceMask, Quality
 from faceswap.pipeline.select import Assignment, TargetChoice, best_match, plan_assignments
 from faceswap.pipeline.swap import shrink_arena_options, swap_crop
 from faceswap.runtime import pool
@@ -96,6 +97,13 @@ class _Stopwatch:
 
 def _no_checkpoint() -> None:
     return None
+
+
+def _apply(frame: np.ndarray, patch: Patch | None) -> None:
+    """Write a patch into the frame it was made for."""
+    if patch is not None:
+        height, width = patch.pixels.shape[:2]
+        frame[patch.y : patch.y + height, patch.x : patch.x + width] = patch.pixels
 
 
 class Engine:
@@ -335,6 +343,8 @@ class Engine:
         for wanted, spec in (("occlusion", OCCLUDER), ("region", PARSER)):
             if wanted in types:
                 self.optional.session(spec.name)
+        if quality.face_enhancer is not None:
+            self.optional.session(quality.face_enhancer.model)
 
     def _swap_into(
         self,
@@ -354,10 +364,19 @@ class Engine:
             mask = parsed if mask is None else combine_masks([mask, parsed])
         if quality.color_match:
             swapped = match_colors(swapped, crop, crop_mask(crop.shape[0]) if mask is None else mask)
-        patch = paste_back(frame, swapped, matrix, mask)
-        if patch is not None:
-            height, width = patch.pixels.shape[:2]
-            frame[patch.y : patch.y + height, patch.x : patch.x + width] = patch.pixels
+        _apply(frame, paste_back(frame, swapped, matrix, mask))
+        if quality.face_enhancer is not None:
+            self._enhance_into(frame, face, quality.face_enhancer, face_mask or FaceMask())
+
+    def _enhance_into(self, frame: np.ndarray, face: Face, enhancer: Enhancer, face_mask: FaceMask) -> None:
+        """Restore the swapped face in place: FFHQ-aligned, restored, pasted back, mixed by `blend`."""
+        crop, matrix = align_ffhq(frame, face.keypoints)
+        restored = restore_crop(self.optional.session(enhancer.model), crop, enhancer.fidelity)
+        masks = [box_mask(crop.shape[0], face_mask.blur, (0.0, 0.0, 0.0, 0.0))]
+        if "occlusion" in face_mask.types:
+            masks.append(occlusion_mask(self.optional.session(OCCLUDER.name), crop))
+        patch = paste_back(frame, restored, matrix, combine_masks(masks))
+        _apply(frame, mix_patch(frame, patch, enhancer.blend) if patch is not None else None)
 
     def _target_mask(self, crop: Frame, face_mask: FaceMask) -> Mask | None:
         """The masks made from the target crop before the swap (box, occlusion), combined."""

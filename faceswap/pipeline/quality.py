@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from faceswap.pipeline.boost import BOOST_SIZES, TILE
 from faceswap.pipeline.mask import REGION_LABELS
 
-__all__ = ["DEFAULT_QUALITY", "DEFAULT_REGIONS", "MASK_TYPES", "FaceMask", "Quality"]
+__all__ = ["DEFAULT_QUALITY", "DEFAULT_REGIONS", "ENHANCERS", "MASK_TYPES", "Enhancer", "FaceMask", "Quality"]
 
+ENHANCERS = ("gfpgan_1.4", "codeformer", "gpen_bfr_512")
 MASK_TYPES = ("box", "occlusion", "region")
 DEFAULT_REGIONS = ("skin", "brows", "eyes", "nose", "mouth", "lips")
 
@@ -32,12 +33,28 @@ class FaceMask:
 
 
 @dataclass(frozen=True)
+class Enhancer:
+    """A face restoration model run on each swapped face, mixed with the swap by `blend`."""
+
+    model: str
+    blend: float = 0.8
+    fidelity: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.model not in ENHANCERS:
+            raise ValueError(f"face_enhancer model must be one of {', '.join(ENHANCERS)}")
+        if not (0 <= self.blend <= 1 and 0 <= self.fidelity <= 1):
+            raise ValueError("face_enhancer blend and fidelity must be 0..1")
+
+
+@dataclass(frozen=True)
 class Quality:
     """Per-request options applied to every swapped face; the defaults give the plain 128 swap."""
 
     pixel_boost: int = TILE
     color_match: bool = False
     face_mask: FaceMask | None = None
+    face_enhancer: Enhancer | None = None
 
     def __post_init__(self) -> None:
         if self.pixel_boost not in BOOST_SIZES:

@@ -6,6 +6,10 @@ grid over the aligned crop, whatever its size):
 - occluder (``masks/xseg_1.onnx``, XSeg): input ``input`` float32 NHWC [1,256,256,3] (BGR, 0..1), output
   ``output`` [1,256,256,1]; 1 (visible face) everywhere but OCCLUDED_CELLS, where it says 0: a hand
   over the lower left of the face;
+- enhancers (``enhancers/gfpgan_1.4.onnx``, ``codeformer.onnx``, ``gpen_bfr_512.onnx``): input ``input``
+  float32 [1,3,512,512] (RGB in -1..1), output ``output`` the same shape: an unsharp mask, the input plus
+  SHARPEN[model] times its difference from a 5x5 box blur. CodeFormer's also takes ``weight`` (float64,
+  [1], its fidelity) and sharpens by SHARPEN * (1 - weight): at fidelity 1 it returns its input;
 - face parser (``masks/bisenet_resnet_34.onnx``, BiSeNet): input ``input`` float32 NCHW [N,3,512,512]
   (RGB, ImageNet-normalised), output ``output`` [N,19,512,512] logits whose argmax is PARSER_LABELS.
   The real file has two more (auxiliary) outputs after it; the service reads only the first.
@@ -20,15 +24,19 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+from onnx import TensorProto, helper
 
 from faceswap.testing.graph import Graph, float_info
 
-__all__ = ["GRID", "OCCLUDED_CELLS", "PARSER_LABELS", "write_optional_models"]
+__all__ = ["GRID", "OCCLUDED_CELLS", "PARSER_LABELS", "SHARPEN", "write_optional_models"]
 
 PRODUCER = "faceswap.testing.optional"
 GRID = 16
 OCCLUDED_CELLS = (4, 8, 8, 12)
 """Grid cells (x1, y1, x2, y2; x2/y2 exclusive) the occluder marks as covered."""
+SHARPEN = {"gfpgan_1.4": 1.5, "codeformer": 1.5, "gpen_bfr_512": 1.0}
+"""How strongly each enhancer stand-in sharpens."""
+BLUR_SIDE = 5
 CLASSES = 19
 LOGIT = 10.0
 
@@ -88,13 +96,32 @@ def _parser_model() -> onnx.ModelProto:
     return g.model("synthetic_bisenet", inputs, [float_info("output", ["N", CLASSES, 512, 512])])
 
 
+def _enhancer_model(name: str) -> onnx.ModelProto:
+    g = Graph(PRODUCER)
+    blurred = g.op(
+        "AveragePool",
+        "input",
+        kernel_shape=[BLUR_SIDE, BLUR_SIDE],
+        pads=[BLUR_SIDE // 2] * 4,
+        count_include_pad=0,
+    )
+    detail = g.op("Sub", "input", blurred)
+    strength = g.const(SHARPEN[name])
+    inputs = [float_info("input", [1, 3, 512, 512])]
+    if name == "codeformer":
+        fidelity = g.op("Cast", "weight", to=TensorProto.FLOAT)
+        strength = g.op("Mul", strength, g.op("Sub", g.const(1.0), fidelity))
+        inputs.append(helper.make_tensor_value_info("weight", TensorProto.DOUBLE, [1]))
+    g.op("Add", "input", g.op("Mul", detail, strength), output="output")
+    return g.model(f"synthetic_{name}", inputs, [float_info("output", [1, 3, 512, 512])])
+
+
 def write_optional_models(directory: Path) -> list[Path]:
-    """Write the optional models' stand-ins under directory (masks/...); their paths."""
+    """Write the optional models' stand-ins under directory (enhancers/..., masks/...); their paths."""
     written = []
-    for relative, model in (
-        ("masks/xseg_1.onnx", _occluder_model()),
-        ("masks/bisenet_resnet_34.onnx", _parser_model()),
-    ):
+    models = [(f"enhancers/{name}.onnx", _enhancer_model(name)) for name in SHARPEN]
+    models += [("masks/xseg_1.onnx", _occluder_model()), ("masks/bisenet_resnet_34.onnx", _parser_model())]
+    for relative, model in models:
         path = directory / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         onnx.save_model(model, path)
