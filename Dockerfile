@@ -11,6 +11,9 @@
 
 # The module that writes the synthetic pack (FACESWAP_MODELS=synthetic): named here only.
 ARG SYNTHETIC_MODULE=faceswap.testing.synthetic
+# Optional models baked in for the quality options, as `download --with` takes them
+# (e.g. gfpgan_1.4,xseg_1 or all); none by default.
+ARG FACESWAP_OPTIONAL_MODELS=""
 
 # Debian's Python in a virtual environment. curl serves the HEALTHCHECK.
 # Debian's package versions move with security updates, so they are not pinned.
@@ -55,9 +58,11 @@ RUN python /src/copy_imported.py /src /code faceswap.models.__main__ "$SYNTHETIC
 FROM model-tools AS models
 ARG SYNTHETIC_MODULE
 ARG FACESWAP_MODELS=download
+ARG FACESWAP_OPTIONAL_MODELS
 COPY --from=model-code /code/ /app/
 RUN case "$FACESWAP_MODELS" in \
         download) python -m faceswap.models download --dir "$FACESWAP_MODEL_DIR" \
+                ${FACESWAP_OPTIONAL_MODELS:+--with "$FACESWAP_OPTIONAL_MODELS"} \
             && python -m faceswap.models verify --dir "$FACESWAP_MODEL_DIR" ;; \
         synthetic) python -m "$SYNTHETIC_MODULE" models "$FACESWAP_MODEL_DIR" ;; \
         *) echo "FACESWAP_MODELS must be download or synthetic, not '$FACESWAP_MODELS'" >&2; exit 2 ;; \

@@ -9,6 +9,8 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from faceswap.models.registry import OPTIONAL_MODEL_SPECS
+
 __all__ = ["Settings", "get_settings"]
 
 MiB = 1024 * 1024
@@ -36,6 +38,10 @@ class Settings(BaseSettings):
     )
     model_load_retries: int = Field(
         5, ge=0, le=100, description="Load attempts after the first before giving up."
+    )
+    preload: str = Field(
+        "",
+        description="Optional models to load at start, in the background (comma-separated names, or all).",
     )
 
     # Input limits
@@ -133,6 +139,18 @@ class Settings(BaseSettings):
     def _split_hosts(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(entry.strip().lower() for entry in value.split(",") if entry.strip())
+        return value
+
+    @field_validator("preload")
+    @classmethod
+    def _known_models(cls, value: str) -> str:
+        names = [name.strip() for name in value.split(",") if name.strip()]
+        known = [spec.name for spec in OPTIONAL_MODEL_SPECS]
+        unknown = [name for name in names if name not in known and name != "all"]
+        if unknown:
+            raise ValueError(
+                f"unknown optional model {', '.join(unknown)}: choose from {', '.join(known)} or all"
+            )
         return value
 
     @field_validator("api_key", mode="before")

@@ -26,9 +26,10 @@ from faceswap.config import Settings
 from faceswap.errors import DownloadError
 from faceswap.models.check import verify_model_dir
 from faceswap.models.command import main
+from faceswap.models.extras import OPTIONAL_NAMES, optional_sources, parse_names
 from faceswap.models.install import download_models
 from faceswap.models.loader import clear_model_cache, load_models
-from faceswap.models.registry import DETECTOR, MODEL_SPECS, RECOGNIZER, SWAPPER
+from faceswap.models.registry import DETECTOR, MODEL_SPECS, OPTIONAL_MODEL_SPECS, RECOGNIZER, SWAPPER
 from faceswap.models.sources import DEFAULT_SOURCES, Source, load_manifest
 from faceswap.testing.synthetic import write_models
 
@@ -385,3 +386,89 @@ def test_the_public_names_are_pinned() -> None:
     assert faceswap.models.install.__all__ == ["download_models"]
     assert faceswap.models.sources.__all__ == ["DEFAULT_SOURCES", "Artifact", "Source", "load_manifest"]
     assert faceswap.models.http_file.__all__ == ["check_digest", "fetch_with_retries"]
+
+
+OPTIONAL = "/models-3.0.0/gfpgan_1.4.onnx"
+
+
+@pytest.fixture(scope="module")
+def optional_pack(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
+    """The optional models' stand-ins by their path under the model dir."""
+    directory = tmp_path_factory.mktemp("optional")
+    write_models(directory)
+    return {spec.path: (directory / spec.path).read_bytes() for spec in OPTIONAL_MODEL_SPECS}
+
+
+def optional_entry(server: str, path: str, data: bytes) -> dict[str, object]:
+    return {"urls": [server + OPTIONAL], "files": [{"path": path, "size": len(data), "sha256": sha256(data)}]}
+
+
+def test_with_names_the_optional_models_or_all() -> None:
+    assert parse_names("gfpgan_1.4, xseg_1") == ("gfpgan_1.4", "xseg_1")
+    assert parse_names("all") == tuple(spec.name for spec in OPTIONAL_MODEL_SPECS)
+    with pytest.raises(
+        ValueError, match=re.escape("unknown optional model restoreformer: choose from gfpgan_1.4")
+    ):
+        parse_names("restoreformer")
+    with pytest.raises(SystemExit):
+        main(["download", "--with", "restoreformer"])
+
+
+def test_the_optional_sources_are_facefusions_releases_with_the_pinned_digests() -> None:
+    sources_by_path = {source.files[0].path: source for source in optional_sources(OPTIONAL_NAMES)}
+    assert set(sources_by_path) == {spec.path for spec in OPTIONAL_MODEL_SPECS}
+    for spec in OPTIONAL_MODEL_SPECS:
+        source = sources_by_path[spec.path]
+        (artifact,) = source.files
+        assert (artifact.size, artifact.sha256) == (spec.size, spec.sha256)
+        assert source.urls[0].startswith("https://github.com/facefusion/facefusion-assets/releases/download/")
+        assert source.urls[0].endswith("/" + spec.path.split("/")[1])
+    assert sources_by_path["masks/xseg_1.onnx"].urls[0].split("/")[-2] == "models-3.1.0"
+    listed = sources(
+        [{"urls": ["https://example.com/g.onnx"], "files": [{"path": "enhancers/gfpgan_1.4.onnx"}]}]
+    )
+    assert [source.files[0].path for source in optional_sources(["gfpgan_1.4", "xseg_1"], listed)] == [
+        "masks/xseg_1.onnx"
+    ]
+
+
+def test_an_optional_model_is_downloaded_checked_and_installed(
+    tmp_path: Path, server: str, files: Files, optional_pack: dict[str, bytes]
+) -> None:
+    path = "enhancers/gfpgan_1.4.onnx"
+    files.bodies[OPTIONAL] = optional_pack[path]
+    written = download_models(tmp_path, sources([optional_entry(server, path, optional_pack[path])]))
+    assert written == [path]
+    assert (tmp_path / path).read_bytes() == optional_pack[path]
+    assert leftovers(tmp_path) == []
+
+
+def test_a_download_of_the_wrong_optional_model_is_refused(
+    tmp_path: Path, server: str, files: Files, optional_pack: dict[str, bytes]
+) -> None:
+    wrong = optional_pack["masks/bisenet_resnet_34.onnx"]
+    files.bodies[OPTIONAL] = wrong
+    with pytest.raises(
+        DownloadError, match=re.escape("enhancers/gfpgan_1.4.onnx failed its check (wrong kind)")
+    ):
+        download_models(tmp_path, sources([optional_entry(server, "enhancers/gfpgan_1.4.onnx", wrong)]))
+    assert not (tmp_path / "enhancers" / "gfpgan_1.4.onnx").exists()
+
+
+def test_the_command_fetches_the_core_and_the_named_optional_models(
+    tmp_path: Path,
+    server: str,
+    files: Files,
+    manifest: list[dict[str, object]],
+    optional_pack: dict[str, bytes],
+) -> None:
+    path = "enhancers/gfpgan_1.4.onnx"
+    files.bodies[OPTIONAL] = optional_pack[path]
+    listing = tmp_path / "manifest.json"
+    listing.write_text(json.dumps([*manifest, optional_entry(server, path, optional_pack[path])]))
+    model_dir = tmp_path / "models"
+    assert (
+        main(["download", "--dir", str(model_dir), "--manifest", str(listing), "--with", "gfpgan_1.4"]) == 0
+    )
+    assert (model_dir / path).read_bytes() == optional_pack[path]
+    assert main(["verify", "--dir", str(model_dir)]) == 0

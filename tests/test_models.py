@@ -485,6 +485,7 @@ def test_the_public_names_are_pinned() -> None:
     assert faceswap.models.registry.__all__ == [
         "DETECTOR",
         "MODEL_SPECS",
+        "OPTIONAL_MODEL_SPECS",
         "RECOGNIZER",
         "SWAPPER",
         "SYNTHETIC_NOTICE",
@@ -492,6 +493,7 @@ def test_the_public_names_are_pinned() -> None:
         "ModelRole",
         "ModelSpec",
         "download_command",
+        "optional_spec",
     ]
 
 

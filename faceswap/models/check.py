@@ -23,7 +23,14 @@ from google.protobuf.message import DecodeError
 from onnx import numpy_helper
 
 from faceswap.errors import ModelFileError
-from faceswap.models.registry import MODEL_SPECS, SYNTHETIC_PRODUCER, ModelRole, ModelSpec, download_command
+from faceswap.models.registry import (
+    MODEL_SPECS,
+    OPTIONAL_MODEL_SPECS,
+    SYNTHETIC_PRODUCER,
+    ModelRole,
+    ModelSpec,
+    download_command,
+)
 
 __all__ = [
     "Dims",
@@ -287,6 +294,20 @@ def _role_of(graph: GraphSummary) -> ModelRole | None:
         and graph.last_initializer == (512, 512)
     ):
         return "swapper"
+    return _optional_role_of(graph)
+
+
+def _optional_role_of(graph: GraphSummary) -> ModelRole | None:
+    """Which optional model a graph fits: an enhancer, the occluder or the face parser."""
+    ins, outs = graph.inputs, graph.outputs
+    if not ins or not outs:
+        return None
+    if len(ins) == 1 and _matches(ins[0], (None, 256, 256, 3)) and _matches(outs[0], (None, 256, 256, 1)):
+        return "occluder"
+    if len(ins) == 1 and _matches(ins[0], (None, 3, 512, 512)) and _matches(outs[0], (None, 19, 512, 512)):
+        return "parser"
+    if len(ins) in (1, 2) and _matches(ins[0], (1, 3, 512, 512)) and _matches(outs[0], (1, 3, 512, 512)):
+        return "enhancer"
     return None
 
 
@@ -302,7 +323,7 @@ def _describe(graph: GraphSummary) -> str:
 
 def _wrong_kind_reason(spec: ModelSpec, graph: GraphSummary, fix: str) -> str:
     role = _role_of(graph)
-    other = next((s for s in MODEL_SPECS if s.role == role), None)
+    other = next((s for s in (*MODEL_SPECS, *OPTIONAL_MODEL_SPECS) if s.role == role), None)
     looks = f"looks like the {other.label} ({other.path})" if other else _describe(graph)
     return (
         f"{spec.path} holds the wrong model: it {looks}, but the {spec.label} needs {spec.shape}; "
@@ -312,7 +333,7 @@ def _wrong_kind_reason(spec: ModelSpec, graph: GraphSummary, fix: str) -> str:
 
 def check_model_file(path: Path, spec: ModelSpec, model_dir: Path) -> None:
     """Raise ModelFileError unless `path` holds a model fit for `spec`'s slot in `model_dir`."""
-    command = download_command(model_dir)
+    command = download_command(model_dir) + (f" --with {spec.name}" if spec.name else "")
     fix = f"run `{command}`"
     try:
         if not path.exists():

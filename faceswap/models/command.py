@@ -3,7 +3,9 @@
 Default sources (``--manifest FILE`` replaces them, e.g. with a mirror or a local server):
 
 - the official insightface v0.7 ``buffalo_l.zip``, of which only det_10g.onnx and w600k_r50.onnx are kept;
-- ``inswapper_128.onnx`` from the Hugging Face mirror ezioruan/inswapper_128.onnx, else facefusion-assets.
+- ``inswapper_128.onnx`` from the Hugging Face mirror ezioruan/inswapper_128.onnx, else facefusion-assets;
+- with ``--with NAME[,NAME]`` or ``--with all``, the quality options' models (faceswap.models.extras)
+  from FaceFusion's releases, unless the manifest lists their files.
 
 Sizes and SHA-256 digests are the published ones. Each download goes to ``<name>.part`` beside its
 destination and resumes from there with an HTTP Range request (or restarts when the server ignores
@@ -20,10 +22,11 @@ import sys
 from pathlib import Path
 
 from faceswap.config import Settings
-from faceswap.errors import DownloadError
-from faceswap.models.check import verify_model_dir
+from faceswap.errors import DownloadError, ModelFileError
+from faceswap.models.check import check_model_file, verify_model_dir
+from faceswap.models.extras import OPTIONAL_NAMES, optional_sources, parse_names
 from faceswap.models.install import download_models
-from faceswap.models.registry import SWAPPER
+from faceswap.models.registry import SWAPPER, optional_spec
 from faceswap.models.sources import DEFAULT_SOURCES, load_manifest
 
 __all__ = ["main"]
@@ -49,8 +52,23 @@ def _parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="download even the files that pass their checks"
     )
     download.add_argument("--manifest", type=Path, help="JSON list of sources to use instead of the defaults")
+    download.add_argument(
+        "--with",
+        dest="optional",
+        type=_names,
+        default=(),
+        metavar="NAME[,NAME]",
+        help=f"also fetch optional models: {', '.join(OPTIONAL_NAMES)}, or all",
+    )
     verify.add_argument("--checksums", action="store_true", help="also compare each file's SHA-256 (slow)")
     return parser
+
+
+def _names(text: str) -> tuple[str, ...]:
+    try:
+        return parse_names(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def _prepare(model_dir: Path) -> int:
@@ -91,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         return _prepare(model_dir)
     try:
         sources = load_manifest(args.manifest) if args.manifest else DEFAULT_SOURCES
-        download_models(model_dir, sources, force=args.force)
+        download_models(model_dir, (*sources, *optional_sources(args.optional, sources)), force=args.force)
     except DownloadError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 1
@@ -99,6 +117,12 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write("error: interrupted; run the command again to resume the download.\n")
         return 130
     faults = [check.fault for check in verify_model_dir(model_dir) if check.fault is not None]
+    for name in args.optional:
+        spec = optional_spec(name)
+        try:
+            check_model_file(model_dir / spec.path, spec, model_dir)
+        except ModelFileError as exc:
+            faults.append(exc)
     if faults:
         sys.stderr.write(f"error: {faults[0].reason}\n")
         return 1

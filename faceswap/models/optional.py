@@ -9,46 +9,29 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
 
 import onnxruntime as ort
 
 from faceswap.config import Settings
-from faceswap.errors import ErrorCode, SwapError
+from faceswap.errors import ErrorCode, ModelFileError, SwapError
+from faceswap.models.check import check_model_file
 from faceswap.models.loader import provider_options, session_options
+from faceswap.models.registry import OPTIONAL_MODEL_SPECS, ModelSpec, optional_spec
 
 __all__ = [
-    "ENHANCER_SPECS",
     "OCCLUDER",
     "OPTIONAL_SPECS",
     "PARSER",
     "OptionalModels",
-    "OptionalSpec",
     "install_command",
 ]
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class OptionalSpec:
-    """One optional model: its name in `--with`, its file under the model dir and what it is for."""
-
-    name: str
-    path: str
-    label: str
-
-
-OCCLUDER = OptionalSpec("xseg_1", "masks/xseg_1.onnx", "occlusion mask's occluder (XSeg)")
-PARSER = OptionalSpec(
-    "bisenet_resnet_34", "masks/bisenet_resnet_34.onnx", "region mask's face parser (BiSeNet)"
-)
-ENHANCER_SPECS = (
-    OptionalSpec("gfpgan_1.4", "enhancers/gfpgan_1.4.onnx", "face enhancer GFPGAN 1.4"),
-    OptionalSpec("codeformer", "enhancers/codeformer.onnx", "face enhancer CodeFormer"),
-    OptionalSpec("gpen_bfr_512", "enhancers/gpen_bfr_512.onnx", "face enhancer GPEN-BFR-512"),
-)
-OPTIONAL_SPECS: dict[str, OptionalSpec] = {spec.name: spec for spec in (*ENHANCER_SPECS, OCCLUDER, PARSER)}
+OCCLUDER = optional_spec("xseg_1")
+PARSER = optional_spec("bisenet_resnet_34")
+OPTIONAL_SPECS: dict[str, ModelSpec] = {spec.name: spec for spec in OPTIONAL_MODEL_SPECS}
 
 
 def install_command(name: str) -> str:
@@ -65,6 +48,20 @@ class OptionalModels:
         self._sessions: dict[str, ort.InferenceSession] = {}
         self._lock = threading.Lock()
 
+    def preload(self, names: tuple[str, ...]) -> threading.Thread:
+        """Load the named models on a background thread (failures are logged: requests report them)."""
+
+        def load_all() -> None:
+            for name in names:
+                try:
+                    self.session(name)
+                except SwapError as exc:
+                    log.warning("preloading %s: %s", name, exc.message)
+
+        thread = threading.Thread(target=load_all, name="preload", daemon=True)
+        thread.start()
+        return thread
+
     def session(self, name: str) -> ort.InferenceSession:
         """The model's session; MODEL_NOT_INSTALLED when its file is not in the model dir."""
         spec = OPTIONAL_SPECS[name]
@@ -73,14 +70,19 @@ class OptionalModels:
                 self._sessions[name] = self._load(spec)
             return self._sessions[name]
 
-    def _load(self, spec: OptionalSpec) -> ort.InferenceSession:
+    def _load(self, spec: ModelSpec) -> ort.InferenceSession:
         path = self._settings.model_dir / spec.path
-        if not path.is_file():
+        try:
+            check_model_file(path, spec, self._settings.model_dir)
+        except ModelFileError as exc:
+            if exc.kind == "missing":
+                reason = f"{spec.path} is not in the model folder; run `{install_command(spec.name)}`"
+            else:
+                fault = exc.kind.replace("_", " ")
+                reason = f"{spec.path} is unusable ({fault}); run `{install_command(spec.name)} --force`"
             raise SwapError(
-                ErrorCode.MODEL_NOT_INSTALLED,
-                f"The {spec.label} is not installed: {spec.path} is not in the model folder; "
-                f"run `{install_command(spec.name)}` and try again.",
-            )
+                ErrorCode.MODEL_NOT_INSTALLED, f"The {spec.label} is not installed: {reason} and try again."
+            ) from exc
         try:
             session = ort.InferenceSession(
                 str(path),

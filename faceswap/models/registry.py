@@ -10,6 +10,7 @@ from typing import Literal
 __all__ = [
     "DETECTOR",
     "MODEL_SPECS",
+    "OPTIONAL_MODEL_SPECS",
     "RECOGNIZER",
     "SWAPPER",
     "SYNTHETIC_NOTICE",
@@ -17,9 +18,10 @@ __all__ = [
     "ModelRole",
     "ModelSpec",
     "download_command",
+    "optional_spec",
 ]
 
-ModelRole = Literal["detector", "recognizer", "swapper"]
+ModelRole = Literal["detector", "recognizer", "swapper", "enhancer", "occluder", "parser"]
 
 SYNTHETIC_PRODUCER = "faceswap.testing.synthetic"
 """The ONNX producer name of the synthetic pack's files, by which a loaded pack is recognised."""
@@ -36,6 +38,8 @@ class ModelSpec:
     shape: str
     size: int
     sha256: str
+    name: str = ""
+    """For an optional model: its name in `download --with` and in requests."""
 
 
 # Size and SHA-256 of the official files (the insightface v0.7 buffalo_l pack and inswapper_128.onnx),
@@ -65,6 +69,63 @@ SWAPPER = ModelSpec(
     "e4a3f08c753cb72d04e10aa0f7dbe3deebbf39567d4ead6dce08e98aa49e16af",
 )
 MODEL_SPECS: tuple[ModelSpec, ...] = (DETECTOR, RECOGNIZER, SWAPPER)
+
+# The quality options' models, as FaceFusion publishes them (facefusion-assets, models-3.0.0 and, for
+# xseg_1, models-3.1.0). Sizes and SHA-256 digests agree across several public download manifests.
+_ENHANCER_SHAPE = "input 1x3x512x512 (RGB, -1..1) and output 1x3x512x512"
+OPTIONAL_MODEL_SPECS: tuple[ModelSpec, ...] = (
+    ModelSpec(
+        "enhancer",
+        "enhancers/gfpgan_1.4.onnx",
+        "face enhancer GFPGAN 1.4",
+        _ENHANCER_SHAPE,
+        340_299_087,
+        "accc4757b26bdb89b32b4d3500d4f79c9dff97c1dd7c7104bf9dcb95e3311385",
+        "gfpgan_1.4",
+    ),
+    ModelSpec(
+        "enhancer",
+        "enhancers/codeformer.onnx",
+        "face enhancer CodeFormer",
+        f"{_ENHANCER_SHAPE}, plus a float64 weight input",
+        376_951_650,
+        "21710e7ab61c82683576c428e9c1b6fe1ed419586b7b39e394c3449c294b550f",
+        "codeformer",
+    ),
+    ModelSpec(
+        "enhancer",
+        "enhancers/gpen_bfr_512.onnx",
+        "face enhancer GPEN-BFR-512",
+        _ENHANCER_SHAPE,
+        284_340_240,
+        "d5f066b9068a8b74217f9712e28e875a6144629b108a6f7355acbdb3a2832c54",
+        "gpen_bfr_512",
+    ),
+    ModelSpec(
+        "occluder",
+        "masks/xseg_1.onnx",
+        "occlusion mask's occluder (XSeg)",
+        "input 1x256x256x3 (NHWC) and output 1x256x256x1",
+        70_324_286,
+        "c4d1498b8a03b5fe2a3a5d2ef2a0402ab03bd51edaf5b2d8d5fb764702a97dd3",
+        "xseg_1",
+    ),
+    ModelSpec(
+        "parser",
+        "masks/bisenet_resnet_34.onnx",
+        "region mask's face parser (BiSeNet)",
+        "input Nx3x512x512 and a first output Nx19x512x512",
+        93_632_546,
+        "4a0b8c958a3c938913bd06a8365dbb3c8761afba6ecbf0d14b3b1f77eb230c96",
+        "bisenet_resnet_34",
+    ),
+)
+
+
+def optional_spec(name: str) -> ModelSpec:
+    """The optional model called `name` (KeyError when there is none)."""
+    found = {spec.name: spec for spec in OPTIONAL_MODEL_SPECS}
+    return found[name]
 
 
 def download_command(model_dir: Path) -> str:

@@ -16,7 +16,14 @@ from pydantic import (
 )
 
 from faceswap.errors import DownloadError
-from faceswap.models.registry import DETECTOR, MODEL_SPECS, RECOGNIZER, SWAPPER, ModelSpec
+from faceswap.models.registry import (
+    DETECTOR,
+    MODEL_SPECS,
+    OPTIONAL_MODEL_SPECS,
+    RECOGNIZER,
+    SWAPPER,
+    ModelSpec,
+)
 
 __all__ = [
     "DEFAULT_SOURCES",
@@ -26,7 +33,7 @@ __all__ = [
 ]
 
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
-_SPECS = {spec.path: spec for spec in MODEL_SPECS}
+_SPECS = {spec.path: spec for spec in (*MODEL_SPECS, *OPTIONAL_MODEL_SPECS)}
 
 
 class Artifact(BaseModel):

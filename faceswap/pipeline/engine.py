@@ -26,6 +26,7 @@ import onnxruntime as ort
 from faceswap.config import Settings
 from faceswap.constants import OutputFormat
 from faceswap.errors import ErrorCode, SwapError
+from faceswap.models.extras import parse_names as preload_names
 from faceswap.models.loader import FaceModels, Swapper
 from faceswap.models.optional import OCCLUDER, PARSER, OptionalModels
 from faceswap.pipeline.align import align_face
@@ -128,6 +129,8 @@ class Engine:
         self._shrink_options = shrink_arena_options(models.providers)
         self.decode_budget = DecodeBudget(settings.max_decode_bytes, settings.max_large_decodes)
         self.optional = OptionalModels(settings, self.providers)
+        if settings.preload.strip():
+            self.optional.preload(preload_names(settings.preload))
 
     def swap(
         self,

@@ -1,0 +1,46 @@
+"""Where the optional models come from: FaceFusion's public releases, checked like the core models."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from faceswap.models.registry import OPTIONAL_MODEL_SPECS, ModelSpec
+from faceswap.models.sources import Artifact, Source
+
+__all__ = ["OPTIONAL_NAMES", "optional_sources", "parse_names"]
+
+OPTIONAL_NAMES: tuple[str, ...] = tuple(spec.name for spec in OPTIONAL_MODEL_SPECS)
+_RELEASES = {"xseg_1": "models-3.1.0"}
+
+
+def _source(spec: ModelSpec) -> Source:
+    release = _RELEASES.get(spec.name, "models-3.0.0")
+    file = spec.path.rsplit("/", 1)[1]
+    return Source(
+        urls=(
+            f"https://github.com/facefusion/facefusion-assets/releases/download/{release}/{file}",
+            f"https://huggingface.co/facefusion/{release}/resolve/main/{file}",
+        ),
+        files=(Artifact(path=spec.path, size=spec.size, sha256=spec.sha256),),
+    )
+
+
+def parse_names(text: str) -> tuple[str, ...]:
+    """`--with`'s value: comma-separated names, or "all"; ValueError naming the choices otherwise."""
+    names = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+    if "all" in names:
+        return OPTIONAL_NAMES
+    unknown = [name for name in names if name not in OPTIONAL_NAMES]
+    if unknown or not names:
+        raise ValueError(
+            f"unknown optional model {', '.join(unknown) or '(none)'}: choose from "
+            f"{', '.join(OPTIONAL_NAMES)} or all"
+        )
+    return names
+
+
+def optional_sources(names: Sequence[str], given: Sequence[Source] = ()) -> tuple[Source, ...]:
+    """The public sources of the named optional models, except those whose file `given` already lists."""
+    listed = {artifact.path for source in given for artifact in source.files}
+    specs = {spec.name: spec for spec in OPTIONAL_MODEL_SPECS}
+    return tuple(_source(specs[name]) for name in names if specs[name].path not in listed)
