@@ -118,6 +118,10 @@ export async function swapFaces(options: SwapOptions): Promise<SwapResult> {
     source_index: options.sourceIndex,
     target_index: options.targetIndex,
     output_format: options.outputFormat,
+    pixel_boost: options.pixelBoost,
+    color_match: options.colorMatch,
+    face_mask: options.faceMask,
+    face_enhancer: options.faceEnhancer,
   };
   return swapResult(await perform(options, "/swap", fields, fields));
 }

@@ -11,6 +11,7 @@ export type ContractErrorCode =
   | "INVALID_IMAGE"
   | "NO_FACE"
   | "FACE_INDEX_OUT_OF_RANGE"
+  | "MODEL_NOT_INSTALLED"
   | "OUT_OF_MEMORY"
   | "BUSY"
   | "NOT_READY"
@@ -38,6 +39,7 @@ export const CONTRACT_STATUS: Readonly<Record<ContractErrorCode, number>> = {
   INVALID_IMAGE: 400,
   NO_FACE: 422,
   FACE_INDEX_OUT_OF_RANGE: 422,
+  MODEL_NOT_INSTALLED: 422,
   OUT_OF_MEMORY: 503,
   BUSY: 503,
   NOT_READY: 503,

@@ -24,6 +24,37 @@ export interface EndpointOptions {
   readonly signal?: AbortSignal | undefined;
 }
 
+/** Side of the aligned face crop: above 128 it is swapped as (n/128)² interleaved tiles (pixel boost). */
+export type PixelBoost = 128 | 256 | 384 | 512;
+
+export type FaceMaskType = "box" | "occlusion" | "region";
+
+/** Face-parser regions a "region" mask can keep from the swap; hair, ears and neck never are. */
+export type FaceRegion = "skin" | "brows" | "eyes" | "glasses" | "nose" | "mouth" | "lips";
+
+/** Masks that limit where the swapped face is pasted; several combine by intersection. */
+export interface FaceMask {
+  /** Default ["box"]. "occlusion" needs masks/xseg_1.onnx, "region" masks/bisenet_resnet_34.onnx. */
+  readonly types?: readonly FaceMaskType[] | undefined;
+  /** Softness of the box mask's edge, 0..1; default 0.3. */
+  readonly blur?: number | undefined;
+  /** Percent of the crop left out at the top, right, bottom and left; default [0, 0, 0, 0]. */
+  readonly padding?: readonly [number, number, number, number] | undefined;
+  /** For "region": the parts swapped; default all but "glasses". */
+  readonly regions?: readonly FaceRegion[] | undefined;
+}
+
+export type FaceEnhancerModel = "gfpgan_1.4" | "codeformer" | "gpen_bfr_512";
+
+/** A face restoration model run on each swapped face (enhancers/<model>.onnx on the service). */
+export interface FaceEnhancer {
+  readonly model: FaceEnhancerModel;
+  /** How much of the restored face, 0..1; default 0.8. */
+  readonly blend?: number | undefined;
+  /** codeformer only: 0 restores the most, 1 stays closest to the swap; default 0.5. */
+  readonly fidelity?: number | undefined;
+}
+
 export interface SwapOptions extends EndpointOptions {
   /** The photo whose face is used. */
   readonly source: ImageInput;
@@ -35,6 +66,14 @@ export interface SwapOptions extends EndpointOptions {
   readonly targetIndex?: number | undefined;
   /** Format of the result; default png. */
   readonly outputFormat?: OutputFormat | undefined;
+  /** Swap the face at this resolution; default 128 (costs (n/128)² swaps per face). */
+  readonly pixelBoost?: PixelBoost | undefined;
+  /** Match the swapped face's colours to the target face's; default false. */
+  readonly colorMatch?: boolean | undefined;
+  /** Masks that keep hair, hands or chosen regions the target's; default the plain box. */
+  readonly faceMask?: FaceMask | undefined;
+  /** Restore each swapped face; default none. A missing model is MODEL_NOT_INSTALLED. */
+  readonly faceEnhancer?: FaceEnhancer | undefined;
 }
 
 export interface SwapResult {

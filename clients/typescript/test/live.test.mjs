@@ -88,6 +88,25 @@ describe("the real service", { skip }, () => {
     assert.equal(busy.message, "RunPod service temporarily unavailable");
   });
 
+  for (const mode of ["direct", "runsync"]) {
+    test(`the quality options reach the service through ${mode}`, async () => {
+      const endpoint = mode === "direct" ? service.endpoint : `${service.endpoint}/runsync`;
+      const call = (overrides) =>
+        swapFaces({ endpoint, source: { url: images.one }, target: { url: images.two }, ...overrides });
+      const plain = await call({});
+      const tuned = await call({
+        pixelBoost: 256,
+        colorMatch: true,
+        faceMask: { types: ["box", "occlusion", "region"], blur: 0.2, padding: [0, 0, 5, 0], regions: ["skin", "eyes"] },
+        faceEnhancer: { model: "codeformer", blend: 0.7, fidelity: 0.3 },
+      });
+      assert.equal(tuned.format, "png");
+      assert.notEqual(tuned.imageBase64, plain.imageBase64);
+      const refused = await call({ faceEnhancer: { model: "restoreformer" } }).catch((error) => error);
+      assert.equal(refused.code, "INVALID_INPUT");
+    });
+  }
+
   test("base64 images with a data: prefix swap into jpeg", async () => {
     const asDataUrl = async (url) => {
       const bytes = Buffer.from(await (await fetch(url)).arrayBuffer());
