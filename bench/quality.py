@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import os
 import statistics
 import sys
 import time
@@ -37,13 +38,28 @@ from bench.layers import Network, Tensor
 from bench.standins import default_cache_dir, write_pack
 from faceswap.testing.graph import float_info
 
-__all__ = ["OPTION_CASES", "enhancer_model", "main", "occluder_model", "parser_model", "write_optional"]
+__all__ = [
+    "OPTION_CASES",
+    "SECTION_BEGIN",
+    "SECTION_END",
+    "enhancer_model",
+    "main",
+    "occluder_model",
+    "parser_model",
+    "quality_section",
+    "with_section",
+    "write_optional",
+]
+
+SECTION_BEGIN = "<!-- bench.quality: begin -->"
+SECTION_END = "<!-- bench.quality: end -->"
 
 log = logging.getLogger(__name__)
 
 SIDE = 512
 GFPGAN_CHANNELS = {4: 512, 8: 512, 16: 512, 32: 512, 64: 512, 128: 256, 256: 128, 512: 64}
 GPEN_CHANNELS = {4: 512, 8: 512, 16: 512, 32: 512, 64: 512, 128: 256, 256: 128, 512: 64}
+XSEG_CHANNELS = (32, 64, 128, 256, 384, 384)
 PUBLISHED_BYTES = {
     "gfpgan_1.4": 340_299_087,
     "codeformer": 376_951_650,
@@ -104,22 +120,32 @@ def _encoder(
 
 def _gan_enhancer(b: Network, image: Tensor, table: dict[int, int], width: int, sft: bool) -> Tensor:
     bottom, skips = _encoder(b, image, table, width)
-    latent = b.gemm(b.flatten(bottom), _ch(512, width) * 16)
-    del latent  # the style vectors modulate the decoder; their cost is the layer itself
+    if sft:  # GFPGAN: the encoder's 4x4 features to the style latent
+        b.gemm(b.flatten(bottom), _ch(512, width))
+    else:  # GPEN: StyleGAN2's eight-layer mapping network
+        style = b.gemm(b.flatten(b.global_pool(bottom)), _ch(512, width))
+        for _ in range(7):
+            style = b.leaky(b.gemm(style, _ch(512, width)))
     conditions: dict[int, Tensor] = {}
     x, size = bottom, 4
     while size < SIDE:
         size *= 2
         x = b.add(_up(b, x, _ch(table[size], width)), skips[size])
         if sft:
-            scale = b.conv(b.leaky(b.conv(x, x.channels, 3)), x.channels, 3)
-            shift = b.conv(b.leaky(b.conv(x, x.channels, 3)), x.channels, 3)
-            conditions[size] = b.add(b.apply("Mul", [x.name, scale.name], x.shape), shift)
+            half = x.channels // 2
+            scale = b.conv(b.leaky(b.conv(x, x.channels, 3)), half, 3)
+            shift = b.conv(b.leaky(b.conv(x, x.channels, 3)), half, 3)
+            scaled = b.add(
+                b.apply("Mul", [b.slice_channels(x, 0, half).name, scale.name], scale.shape), shift
+            )
+            conditions[size] = b.apply(
+                "Concat", [scaled.name, b.slice_channels(x, half, x.channels).name], x.shape, axis=1
+            )
     return _style_decoder(b, table, width, conditions)
 
 
 def _codeformer(b: Network, image: Tensor, width: int) -> Tensor:
-    multipliers = (1, 1, 2, 2, 4, 8)
+    multipliers = (1, 2, 2, 4, 4, 8)
     x = b.conv(image, _ch(64, width), 3)
     for level, mult in enumerate(multipliers):
         for _ in range(2):
@@ -159,16 +185,21 @@ def _codeformer(b: Network, image: Tensor, width: int) -> Tensor:
         (1, c, h, w),
     )
     for level, mult in enumerate(reversed(multipliers)):
-        for _ in range(2):
+        for _ in range(6 if level == 0 else 2):  # the 16x16 level's attention blocks as extra blocks
             x = _resblock(b, x, _ch(64 * mult, width))
+        if 0 < level < len(multipliers) - 1:  # the controllable feature transformation from the encoder
+            fused = b.leaky(b.conv(x, 2 * x.channels, 3))
+            x = b.add(x, b.conv(fused, x.channels, 3))
         if level < len(multipliers) - 1:
             x = _up(b, x, x.channels)
     return b.conv(x, 3, 3)
 
 
-def enhancer_model(name: str, width: int = 1, seed: int = 11) -> tuple[onnx.ModelProto, int, int]:
+def enhancer_model(
+    name: str, width: int = 1, seed: int = 11, materialize: bool = True
+) -> tuple[onnx.ModelProto, int, int]:
     """A restoration stand-in with the real file's I/O: `input` 1x3x512x512 → `output` 1x3x512x512."""
-    b = Network(seed)
+    b = Network(seed, materialize)
     image = Tensor("input", (1, 3, SIDE, SIDE))
     inputs = [float_info("input", image.shape)]
     if name == "codeformer":
@@ -183,18 +214,21 @@ def enhancer_model(name: str, width: int = 1, seed: int = 11) -> tuple[onnx.Mode
     return b.model(f"{name}_standin", inputs, [float_info("output", (1, 3, SIDE, SIDE))]), b.params, b.macs
 
 
-def occluder_model(width: int = 1, seed: int = 12) -> tuple[onnx.ModelProto, int, int]:
+def occluder_model(
+    width: int = 1, seed: int = 12, materialize: bool = True
+) -> tuple[onnx.ModelProto, int, int]:
     """XSeg at 256: a U-Net over NHWC input, 1-channel NHWC output."""
-    b = Network(seed)
+    b = Network(seed, materialize)
     nchw = b.apply("Transpose", ["input"], (1, 3, 256, 256), perm=[0, 3, 1, 2])
     x, skips = nchw, []
-    for channels in (32, 64, 128, 256, 512, 512):
+    for channels in XSEG_CHANNELS:
         x = b.leaky(b.conv(b.leaky(b.conv(x, _ch(channels, width), 3)), _ch(channels, width), 3))
         skips.append(x)
         x = b.pool(x, "MaxPool", 2, 2)
-    x = b.leaky(b.conv(x, _ch(1024, width), 3))
-    x = b.gemm(b.flatten(x), _ch(1024, width) * 4 * 4 // max(1, width))
-    x = b.apply("Reshape", [x.name, b.const([1, -1, 4, 4])], (1, x.shape[1] // 16, 4, 4))
+    bottleneck = x.shape
+    x = b.leaky(b.gemm(b.flatten(x), _ch(512, width)))
+    x = b.leaky(b.gemm(x, math.prod(bottleneck[1:])))
+    x = b.apply("Reshape", [x.name, b.const(list(bottleneck))], bottleneck)
     for skip in reversed(skips):
         x = b.add(_up(b, x, skip.channels), skip)
         x = b.leaky(b.conv(x, x.channels, 3))
@@ -204,9 +238,11 @@ def occluder_model(width: int = 1, seed: int = 12) -> tuple[onnx.ModelProto, int
     return b.model("xseg_1_standin", inputs, outputs), b.params, b.macs
 
 
-def parser_model(width: int = 1, seed: int = 13) -> tuple[onnx.ModelProto, int, int]:
+def parser_model(
+    width: int = 1, seed: int = 13, materialize: bool = True
+) -> tuple[onnx.ModelProto, int, int]:
     """BiSeNet with a ResNet-34 trunk at 512; three 19-class heads, the first upsampled as `output`."""
-    b = Network(seed)
+    b = Network(seed, materialize)
     x = b.relu(
         b.batchnorm(b.conv(Tensor("input", (1, 3, SIDE, SIDE)), _ch(64, width), 7, stride=2, bias=False))
     )
@@ -322,6 +358,50 @@ def _table(medians: dict[str, float], stats: dict[str, tuple[int, int, int]], wi
     return "\n".join(lines)
 
 
+def quality_section(doc: str) -> str:
+    """The quality options' section of a benchmarks document, markers included; "" when there is none."""
+    start, end = doc.find(SECTION_BEGIN), doc.find(SECTION_END)
+    if start < 0 or end < start:
+        return ""
+    return doc[start : end + len(SECTION_END)]
+
+
+def with_section(doc: str, section: str) -> str:
+    """`doc` with its quality section replaced by `section` (appended when it has none)."""
+    if not section:
+        return doc
+    current = quality_section(doc)
+    if current:
+        return doc.replace(current, section)
+    return doc.rstrip("\n") + "\n\n" + section + "\n"
+
+
+def _section(table: str, args: argparse.Namespace) -> str:
+    import onnxruntime as ort
+
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    return "\n".join(
+        [
+            SECTION_BEGIN,
+            "## Quality options: what each adds per face",
+            "",
+            f"Written by `python -m bench.quality` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: "
+            f"{os.cpu_count()} cores, providers `{args.providers}`, ONNX Runtime {ort.__version__}, "
+            f"{args.rounds} timed rounds per option after one warm-up, load average {load} at the end "
+            "(other work shares the cores: compare the rows with each other, not with the tables above). "
+            "Each row is the real Engine's swap of one 525 px face in a 1024x768 target with that option "
+            "alone; *added per face* is its median minus the plain swap's. The core models are the "
+            "stand-ins above; the optional ones are cost-faithful stand-ins of their own (bench/quality.py: "
+            "the published layouts at their resolutions, random weights, parameter counts within about 15% "
+            "of the files' sizes, listed below). `python -m bench.quality --providers cuda` gives the GPU's "
+            "figures; none were measured yet.",
+            "",
+            table,
+            SECTION_END,
+        ]
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Write the stand-ins beside bench's core pack, time each option, print a Markdown table."""
     parser = argparse.ArgumentParser(prog="python -m bench.quality", description=__doc__.splitlines()[0])
@@ -329,12 +409,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--providers", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds per option")
     parser.add_argument("--cache", type=Path, default=default_cache_dir())
+    parser.add_argument("--doc", type=Path, help="benchmarks document to update (default: none)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     pack = write_pack(args.cache, args.width)
     stats = write_optional(pack.directory, args.width)
     medians = _time_cases(pack.directory, args.providers, args.rounds)
-    sys.stdout.write(_table(medians, stats, args.width) + "\n")
+    table = _table(medians, stats, args.width)
+    sys.stdout.write(table + "\n")
+    if args.doc is not None:
+        previous = args.doc.read_text() if args.doc.is_file() else ""
+        args.doc.write_text(with_section(previous, _section(table, args)))
     return 0 if all(math.isfinite(value) for value in medians.values()) else 1
 
 

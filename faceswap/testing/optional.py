@@ -26,11 +26,12 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
+from faceswap.models.registry import SYNTHETIC_PRODUCER
 from faceswap.testing.graph import Graph, float_info
 
 __all__ = ["GRID", "OCCLUDED_CELLS", "PARSER_LABELS", "SHARPEN", "write_optional_models"]
 
-PRODUCER = "faceswap.testing.optional"
+PRODUCER = SYNTHETIC_PRODUCER
 GRID = 16
 OCCLUDED_CELLS = (4, 8, 8, 12)
 """Grid cells (x1, y1, x2, y2; x2/y2 exclusive) the occluder marks as covered."""
