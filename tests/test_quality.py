@@ -416,3 +416,17 @@ def test_model_not_installed_over_http_and_runsync(settings: Settings, tmp_path:
         assert response.status_code == 200 and response.json()["output"]["success"] is False
         assert response.json()["output"]["error_code"] == "MODEL_NOT_INSTALLED"
         assert httpx.get(f"{url}/health", timeout=10).json()["status"] == "ready"
+
+
+def test_the_interactive_docs_describe_every_option(base_url: str) -> None:
+    schema = httpx.get(f"{base_url}/openapi.json", timeout=10).json()
+    components = schema["components"]["schemas"]
+    fields = components["SwapInput"]["properties"]
+    for name in ("pixel_boost", "color_match", "face_mask", "face_enhancer"):
+        assert fields[name]["description"], name
+    assert set(components["FaceMaskOptions"]["properties"]) == {"types", "blur", "padding", "regions"}
+    assert set(components["FaceEnhancerOptions"]["properties"]) == {"model", "blend", "fidelity"}
+    upload = next(name for name in components if name.startswith("Body_swap_upload"))
+    assert {"pixel_boost", "color_match", "face_mask", "face_enhancer"} <= set(
+        components[upload]["properties"]
+    )
