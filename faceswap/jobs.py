@@ -335,6 +335,7 @@ async def _swap_clip(
             target_index=request.target_index,
             reference=reference,
             min_similarity=request.min_similarity,
+            quality=request.quality(),
             progress=progress,
             checkpoint=checkpoint,
         )

@@ -11,10 +11,11 @@ import pytest
 from faceswap.config import Settings
 from faceswap.errors import ErrorCode, SwapError
 from faceswap.pipeline.engine import Engine
+from faceswap.pipeline.quality import Enhancer, Quality
 from faceswap.pipeline.video import VideoLimits, probe_video, sniff_container, swap_video
 from faceswap.testing.clips import clip_boxes, main, write_clip
 from faceswap.testing.synthetic import draw_faces, face_pattern
-from tests.conftest import encode_png
+from tests.conftest import derive, encode_png
 
 FRAMES = 40
 SIZE = (256, 256)
@@ -180,3 +181,38 @@ def test_odd_sized_clips_keep_their_size(
     result = swap_video(engine, source_identity, clip, out, LIMITS)
     assert (result.width, result.height, result.frames) == (255, 257, 4)
     assert frames_of(out)[0][0].shape == (257, 255, 3)
+
+
+def test_quality_options_apply_to_every_swapped_frame(
+    engine: Engine, source_identity: np.ndarray, tmp_path: Path
+) -> None:
+    clip = tmp_path / "in.mp4"
+    write_clip(clip, "mp4", frames=12, size=SIZE, audio=False)
+    plain, enhanced = tmp_path / "plain.mp4", tmp_path / "enhanced.mp4"
+    swap_video(engine, source_identity, clip, plain, LIMITS, target_index=1)
+    quality = Quality(face_enhancer=Enhancer("gpen_bfr_512", blend=1.0))
+    swap_video(engine, source_identity, clip, enhanced, LIMITS, target_index=1, quality=quality)
+    changed = 0
+    for number, ((a, _), (b, _)) in enumerate(zip(frames_of(plain), frames_of(enhanced), strict=True)):
+        chosen, other = clip_boxes(*SIZE, 2, number, 12)
+        assert other is not None and looks_like(b, other, 1) < 30, f"frame {number}: the other face changed"
+        if chosen is not None:
+            x1, y1, x2, y2 = chosen
+            changed += np.abs(a[y1:y2, x1:x2].astype(int) - b[y1:y2, x1:x2].astype(int)).mean() > 1
+    assert changed >= 6, "the enhancer did not run on the swapped frames"
+
+
+def test_a_missing_optional_model_fails_before_any_frame(
+    models, settings: Settings, source_identity: np.ndarray, tmp_path: Path
+) -> None:
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    engine = Engine(models, derive(settings, model_dir=bare))
+    clip = tmp_path / "in.mp4"
+    write_clip(clip, "mp4", frames=4, size=SIZE, audio=False)
+    out = tmp_path / "out.mp4"
+    quality = Quality(face_enhancer=Enhancer("gfpgan_1.4"))
+    with pytest.raises(SwapError) as caught:
+        swap_video(engine, source_identity, clip, out, LIMITS, quality=quality)
+    assert caught.value.code is ErrorCode.MODEL_NOT_INSTALLED
+    assert not out.exists()

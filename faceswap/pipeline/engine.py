@@ -317,9 +317,20 @@ class Engine:
         """The identity embedding of one face of a decoded frame."""
         return embed_face(self.models.recognizer, frame, face)
 
-    def swap_face(self, frame: np.ndarray, face: Face, embedding: np.ndarray, recoveries: list[str]) -> None:
+    def swap_face(
+        self,
+        frame: np.ndarray,
+        face: Face,
+        embedding: np.ndarray,
+        recoveries: list[str],
+        quality: Quality = DEFAULT_QUALITY,
+    ) -> None:
         """Swap `embedding`'s identity onto `face`, in place in `frame` (a frame the caller owns)."""
-        self._swap_into(frame, face, embedding, recoveries)
+        self._swap_into(frame, face, embedding, recoveries, quality)
+
+    def require_models(self, quality: Quality) -> None:
+        """MODEL_NOT_INSTALLED before any frame is read, when `quality` needs a missing optional model."""
+        self._require_models(quality)
 
     def _detect(self, frame: np.ndarray, recoveries: list[str]) -> list[Face]:
         def attempt(longest: int) -> Callable[[], list[Face]]:

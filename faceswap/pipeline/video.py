@@ -24,6 +24,7 @@ import numpy as np
 from faceswap.errors import ErrorCode, SwapError
 from faceswap.pipeline.detect import Face
 from faceswap.pipeline.engine import Engine
+from faceswap.pipeline.quality import DEFAULT_QUALITY, Quality
 from faceswap.pipeline.select import ALL_FACES, TargetChoice, best_match
 from faceswap.pipeline.track import Track, follow
 
@@ -207,6 +208,7 @@ class _Plan:
     target_index: TargetChoice
     reference: np.ndarray | None
     min_similarity: float
+    quality: Quality = DEFAULT_QUALITY
     track: Track | None = None
 
 
@@ -336,6 +338,7 @@ def swap_video(
     target_index: TargetChoice = 1,
     reference: np.ndarray | None = None,
     min_similarity: float = 0.3,
+    quality: Quality = DEFAULT_QUALITY,
     progress: Progress | None = None,
     checkpoint: Checkpoint | None = None,
 ) -> VideoResult:
@@ -344,11 +347,12 @@ def swap_video(
     `progress(done, total)` after each frame; `checkpoint()` raises to stop (the output is then incomplete
     and the caller removes it).
     """
+    engine.require_models(quality)
     kind, container = _open(target, "target")
     try:
         info = _header_info(kind, container)
         check_limits(info, limits)
-        plan = _Plan(embedding, target_index, reference, min_similarity)
+        plan = _Plan(embedding, target_index, reference, min_similarity, quality)
         audio = container.streams.audio[0] if container.streams.audio else None
         output, stream, audio_out = _open_output(output_path, kind, info, audio)
         try:
@@ -418,7 +422,7 @@ def _swap_frames(
             faces = engine.detect(pixels, result.recoveries)
             chosen = _chosen_faces(engine, pixels, faces, plan)
             for face in chosen:
-                engine.swap_face(pixels, face, plan.embedding, result.recoveries)
+                engine.swap_face(pixels, face, plan.embedding, result.recoveries, plan.quality)
             result.frames += 1
             result.swapped_frames += bool(chosen)
             if progress is not None:
