@@ -17,6 +17,7 @@ from pathlib import Path
 import cv2
 
 from bench.standins import default_cache_dir, write_pack
+from bench.worker import memory_mb, reset_peak
 from faceswap.config import Settings
 from faceswap.models.loader import load_models
 from faceswap.pipeline.engine import Engine
@@ -26,25 +27,39 @@ from faceswap.testing.synthetic import draw_faces, write_models
 
 __all__ = ["main", "measure"]
 
+WARMUP_FRAMES = 8
+
 
 def measure(
     model_dir: Path, providers: str, frames: int, size: tuple[int, int], kind: str
 ) -> dict[str, object]:
-    """Swap one synthetic clip and time it (models loaded and warmed first)."""
+    """Swap one synthetic clip, timed, with this process's resident memory along the way (models loaded and
+    warmed first on a short clip of the same size; the peak is reset before the measured run)."""
     settings = Settings(model_dir=model_dir, providers=providers)  # type: ignore[arg-type]
     engine = Engine(load_models(settings), settings)
     limits = VideoLimits(settings.max_video_seconds, settings.max_video_frames, settings.max_video_pixels)
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
         clip, out = work / f"in.{kind}", work / f"out.{kind}"
-        write_clip(clip, kind, frames=frames, size=size)
         ok, source = cv2.imencode(".png", draw_faces(640, 480, 1, seed=9)[0])
         assert ok
         identity = engine.source_identity(source.tobytes(), 1)
+        write_clip(clip, kind, frames=WARMUP_FRAMES, size=size)
         swap_video(engine, identity.embedding, clip, out, limits)  # warm-up: sessions, allocators
+        write_clip(clip, kind, frames=frames, size=size)
+        memory_before = memory_mb()["rss_mb"]
+        reset_peak()
+        samples: dict[int, float] = {}
+
+        def progress(done: int, total: int) -> None:
+            tenth = done * 10 // max(total, 1)
+            if tenth not in samples:
+                samples[tenth] = memory_mb()["rss_mb"]
+
         started = time.perf_counter()
-        result = swap_video(engine, identity.embedding, clip, out, limits)
+        result = swap_video(engine, identity.embedding, clip, out, limits, progress=progress)
         seconds = time.perf_counter() - started
+        peak = memory_mb()["hwm_mb"]
     return {
         "models": str(model_dir),
         "providers": list(engine.providers),
@@ -54,6 +69,9 @@ def measure(
         "swapped_frames": result.swapped_frames,
         "seconds": round(seconds, 2),
         "frames_per_second": round(result.frames / seconds, 2),
+        "rss_before_mb": memory_before,
+        "rss_by_tenth_mb": [samples[tenth] for tenth in sorted(samples)],
+        "peak_rss_mb": peak,
     }
 
 
