@@ -153,7 +153,7 @@ class Engine:
         """
         if self.failpoints.hit("crash"):
             raise RuntimeError("injected crash (failpoint crash)")
-        self._require_models(quality)
+        self.require_models(quality)
         clock = _Stopwatch()
         recoveries: list[str] = []
         digest = content_key(source)
@@ -328,10 +328,6 @@ class Engine:
         """Swap `embedding`'s identity onto `face`, in place in `frame` (a frame the caller owns)."""
         self._swap_into(frame, face, embedding, recoveries, quality)
 
-    def require_models(self, quality: Quality) -> None:
-        """MODEL_NOT_INSTALLED before any frame is read, when `quality` needs a missing optional model."""
-        self._require_models(quality)
-
     def _detect(self, frame: np.ndarray, recoveries: list[str]) -> list[Face]:
         def attempt(longest: int) -> Callable[[], list[Face]]:
             def run() -> list[Face]:
@@ -351,7 +347,7 @@ class Engine:
             recoveries,
         )
 
-    def _require_models(self, quality: Quality) -> None:
+    def require_models(self, quality: Quality) -> None:
         """Load the optional models `quality` needs now: MODEL_NOT_INSTALLED before any work is done."""
         types = quality.face_mask.types if quality.face_mask else ()
         for wanted, spec in (("occlusion", OCCLUDER), ("region", PARSER)):
