@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from faceswap.models.registry import OPTIONAL_MODEL_SPECS
+from faceswap.models.extras import parse_names
 
 __all__ = ["Settings", "get_settings"]
 
@@ -144,13 +144,8 @@ class Settings(BaseSettings):
     @field_validator("preload")
     @classmethod
     def _known_models(cls, value: str) -> str:
-        names = [name.strip() for name in value.split(",") if name.strip()]
-        known = [spec.name for spec in OPTIONAL_MODEL_SPECS]
-        unknown = [name for name in names if name not in known and name != "all"]
-        if unknown:
-            raise ValueError(
-                f"unknown optional model {', '.join(unknown)}: choose from {', '.join(known)} or all"
-            )
+        if value.replace(",", "").strip():
+            parse_names(value)
         return value
 
     @field_validator("api_key", mode="before")

@@ -410,6 +410,8 @@ def test_with_names_the_optional_models_or_all() -> None:
         ValueError, match=re.escape("unknown optional model restoreformer: choose from gfpgan_1.4")
     ):
         parse_names("restoreformer")
+    with pytest.raises(ValueError, match="unknown optional model restoreformer"):
+        parse_names("all,restoreformer")
     with pytest.raises(SystemExit):
         main(["download", "--with", "restoreformer"])
 

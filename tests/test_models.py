@@ -486,6 +486,7 @@ def test_the_public_names_are_pinned() -> None:
         "DETECTOR",
         "MODEL_SPECS",
         "OPTIONAL_MODEL_SPECS",
+        "OPTIONAL_SPECS",
         "RECOGNIZER",
         "SWAPPER",
         "SYNTHETIC_NOTICE",

@@ -73,10 +73,10 @@ def _mode(key: str, data: Any, image: str | None) -> Mode:
         raise ConfigError(f"{key}.endpoint: leave templateId out; deploy fills in the template it made.")
     if "env" in template:
         template["env"] = {str(name): str(value) for name, value in (template["env"] or {}).items()}
+    mode = Mode(key, template, endpoint)
     problems = TEMPLATE_CREATE.problems(template)
-    schema = ENDPOINT_INPUT if key == "load_balancing" else ENDPOINT_CREATE
-    problems += schema.problems({**endpoint, "templateId": PLACEHOLDER_ID})
-    if key == "load_balancing" and endpoint.get("type") != "LB":
+    problems += mode.endpoint_schema.problems({**endpoint, "templateId": PLACEHOLDER_ID})
+    if mode.load_balancing and endpoint.get("type") != "LB":
         problems.append(f"{key}.endpoint: `type` must be LB (a load-balancing endpoint).")
     if key == "queue" and template.get("ports"):
         problems.append(f"{key}.template: a queue worker serves no ports; drop `ports`.")
@@ -87,7 +87,7 @@ def _mode(key: str, data: Any, image: str | None) -> Mode:
         problems.append(f"{key}.template: values may not contain quotes, backslashes or line breaks.")
     if problems:
         raise ConfigError("runpod-config.yaml does not match RunPod's API:\n  " + "\n  ".join(problems))
-    return Mode(key, template, endpoint)
+    return mode
 
 
 def load_config(path: Path, image: str | None = None) -> DeployConfig:

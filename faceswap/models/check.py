@@ -331,8 +331,8 @@ def _wrong_kind_reason(spec: ModelSpec, graph: GraphSummary, fix: str) -> str:
     )
 
 
-def check_model_file(path: Path, spec: ModelSpec, model_dir: Path) -> None:
-    """Raise ModelFileError unless `path` holds a model fit for `spec`'s slot in `model_dir`."""
+def check_model_file(path: Path, spec: ModelSpec, model_dir: Path) -> GraphSummary:
+    """The model's graph summary; ModelFileError unless `path` fits `spec`'s slot in `model_dir`."""
     command = download_command(model_dir) + (f" --with {spec.name}" if spec.name else "")
     fix = f"run `{command}`"
     try:
@@ -367,18 +367,18 @@ def check_model_file(path: Path, spec: ModelSpec, model_dir: Path) -> None:
         raise ModelFileError(spec.path, "missing", reason) from exc
     if _role_of(graph) != spec.role:
         raise ModelFileError(spec.path, "wrong_kind", _wrong_kind_reason(spec, graph, fix))
+    return graph
 
 
 def _check_one(model_dir: Path, spec: ModelSpec, checksums: bool) -> ModelCheck:
     path = model_dir / spec.path
-    fault = None
+    fault, synthetic = None, False
     try:
-        check_model_file(path, spec, model_dir)
+        synthetic = check_model_file(path, spec, model_dir).producer == SYNTHETIC_PRODUCER
     except ModelFileError as exc:
         fault = exc
     if not path.is_file():
         return ModelCheck(spec, None, fault)
-    synthetic = fault is None and graph_summary(path).producer == SYNTHETIC_PRODUCER
     sha256 = file_sha256(path) if checksums else None
     return ModelCheck(spec, path.stat().st_size, fault, sha256, synthetic)
 

@@ -20,10 +20,11 @@ import stat
 import tempfile
 from pathlib import Path
 
+from faceswap.models.check import file_sha256
+
 __all__ = [
     "DIGEST_FILE",
     "cache_dir",
-    "digest_of",
     "find_file",
     "private_dir",
     "publish_file",
@@ -34,7 +35,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DIGEST_FILE = "digest.json"
-DIGEST = "sha256"
+DIGEST = "sha256"  # what file_sha256 computes; recorded beside the digests
 _CHUNK = 4 * 1024 * 1024
 
 
@@ -75,18 +76,12 @@ def cache_dir(model_dir: Path) -> Path:
     return Path(tempfile.gettempdir()) / f"faceswap-cache-{os.getuid()}"
 
 
-def digest_of(path: Path) -> str:
-    """The hex digest of every byte of `path`."""
-    with path.open("rb") as stream:
-        return hashlib.file_digest(stream, DIGEST).hexdigest()
-
-
 def publish_folder(scratch: Path, folder: Path) -> None:
     """Record the digest of each file in `scratch`, then make it `folder` in one rename.
 
     When another process published `folder` first, its copy stays (and `scratch` is left to the caller).
     """
-    digests = {entry.name: digest_of(entry) for entry in sorted(scratch.iterdir()) if entry.is_file()}
+    digests = {entry.name: file_sha256(entry) for entry in sorted(scratch.iterdir()) if entry.is_file()}
     (scratch / DIGEST_FILE).write_text(json.dumps({"algorithm": DIGEST, "files": digests}))
     scratch.replace(folder)
 
@@ -103,7 +98,7 @@ def verified_folder(folder: Path) -> bool:
         good = (
             recorded.get("algorithm") == DIGEST
             and present == set(files)
-            and all(digest_of(folder / name) == digest for name, digest in files.items())
+            and all(file_sha256(folder / name) == digest for name, digest in files.items())
         )
     except (OSError, ValueError, KeyError, TypeError):
         good = False
@@ -134,7 +129,7 @@ def find_file(directory: Path, stem: str) -> Path | None:
     for candidate in sorted(directory.glob(f"{stem}-*.onnx")):
         recorded = candidate.name.removeprefix(prefix).removesuffix(".onnx")
         try:
-            if candidate.is_file() and not candidate.is_symlink() and digest_of(candidate) == recorded:
+            if candidate.is_file() and not candidate.is_symlink() and file_sha256(candidate) == recorded:
                 return candidate
         except OSError:
             pass

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from faceswap.models.registry import OPTIONAL_MODEL_SPECS, ModelSpec
+from faceswap.models.registry import OPTIONAL_SPECS, ModelSpec
 from faceswap.models.sources import Artifact, Source
 
 __all__ = ["OPTIONAL_NAMES", "optional_sources", "parse_names"]
 
-OPTIONAL_NAMES: tuple[str, ...] = tuple(spec.name for spec in OPTIONAL_MODEL_SPECS)
+OPTIONAL_NAMES: tuple[str, ...] = tuple(OPTIONAL_SPECS)
 _RELEASES = {"xseg_1": "models-3.1.0"}
 
 
@@ -28,19 +28,16 @@ def _source(spec: ModelSpec) -> Source:
 def parse_names(text: str) -> tuple[str, ...]:
     """`--with`'s value: comma-separated names, or "all"; ValueError naming the choices otherwise."""
     names = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
-    if "all" in names:
-        return OPTIONAL_NAMES
-    unknown = [name for name in names if name not in OPTIONAL_NAMES]
+    unknown = [name for name in names if name not in OPTIONAL_NAMES and name != "all"]
     if unknown or not names:
         raise ValueError(
             f"unknown optional model {', '.join(unknown) or '(none)'}: choose from "
             f"{', '.join(OPTIONAL_NAMES)} or all"
         )
-    return names
+    return OPTIONAL_NAMES if "all" in names else names
 
 
 def optional_sources(names: Sequence[str], given: Sequence[Source] = ()) -> tuple[Source, ...]:
     """The public sources of the named optional models, except those whose file `given` already lists."""
     listed = {artifact.path for source in given for artifact in source.files}
-    specs = {spec.name: spec for spec in OPTIONAL_MODEL_SPECS}
-    return tuple(_source(specs[name]) for name in names if specs[name].path not in listed)
+    return tuple(_source(OPTIONAL_SPECS[name]) for name in names if OPTIONAL_SPECS[name].path not in listed)

@@ -16,7 +16,7 @@ from faceswap.config import Settings
 from faceswap.errors import ErrorCode, ModelFileError, SwapError
 from faceswap.models.check import check_model_file
 from faceswap.models.loader import provider_options, session_options
-from faceswap.models.registry import OPTIONAL_MODEL_SPECS, ModelSpec, optional_spec
+from faceswap.models.registry import OPTIONAL_SPECS, ModelSpec, optional_spec
 
 __all__ = [
     "OCCLUDER",
@@ -31,7 +31,6 @@ log = logging.getLogger(__name__)
 
 OCCLUDER = optional_spec("xseg_1")
 PARSER = optional_spec("bisenet_resnet_34")
-OPTIONAL_SPECS: dict[str, ModelSpec] = {spec.name: spec for spec in OPTIONAL_MODEL_SPECS}
 
 
 def install_command(name: str) -> str:

@@ -11,6 +11,7 @@ __all__ = [
     "DETECTOR",
     "MODEL_SPECS",
     "OPTIONAL_MODEL_SPECS",
+    "OPTIONAL_SPECS",
     "RECOGNIZER",
     "SWAPPER",
     "SYNTHETIC_NOTICE",
@@ -122,10 +123,12 @@ OPTIONAL_MODEL_SPECS: tuple[ModelSpec, ...] = (
 )
 
 
+OPTIONAL_SPECS: dict[str, ModelSpec] = {spec.name: spec for spec in OPTIONAL_MODEL_SPECS}
+
+
 def optional_spec(name: str) -> ModelSpec:
     """The optional model called `name` (KeyError when there is none)."""
-    found = {spec.name: spec for spec in OPTIONAL_MODEL_SPECS}
-    return found[name]
+    return OPTIONAL_SPECS[name]
 
 
 def download_command(model_dir: Path) -> str:
