@@ -355,10 +355,12 @@ async def _swap_image(
             target,
             source_index=request.source_index,
             target_index=request.target_index,
+            pairs=request.pairs(),
             reference=images.get("reference"),
             min_similarity=request.min_similarity,
             output_format=request.output_format,
             checkpoint=checkpoint,
+            quality=request.quality(),
         )
 
     result = await service.run_blocking(work, time.monotonic() + service.settings.job_timeout)

@@ -92,6 +92,18 @@ def test_a_photo_job_returns_the_image(base_url: str, source: str, host: ImageHo
     assert base64.b64decode(done["result"]["base64"]).startswith(b"\x89PNG")
 
 
+def test_a_photo_job_takes_the_quality_options(base_url: str, source: str, host: ImageHost) -> None:
+    target = host.serve("/quality-target.png", encode_png(draw_faces(640, 480, 1, seed=4)[0]))
+    results = []
+    for options in ({}, {"face_enhancer": {"model": "gpen_bfr_512", "blend": 1.0}}):
+        body = {"source_image": source, "target_url": target, **options}
+        job = httpx.post(f"{base_url}/jobs", json=body).json()
+        done = finished(base_url, job["id"])
+        assert done["status"] == "succeeded", done
+        results.append(done["result"]["base64"])
+    assert results[0] != results[1], "the enhancer did not run on the photo job"
+
+
 def test_a_clip_by_url_is_uploaded_to_output_url(
     base_url: str, source: str, clip: bytes, host: ImageHost, tmp_path: Path
 ) -> None:

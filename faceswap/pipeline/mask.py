@@ -15,6 +15,7 @@ stretched to 0..1, so a mask's edge is soft while its inside stays exactly 0 or 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -53,9 +54,11 @@ order: 0 background, 1 skin, 2/3 brows, 4/5 eyes, 6 glasses, 7-9 ears, 10 nose, 
 14/15 neck, 16 cloth, 17 hair, 18 hat). Hair, ears, neck and hat cannot be chosen."""
 
 
-def box_mask(size: int, blur: float, padding: Sequence[float]) -> Mask:
+@lru_cache(maxsize=8)
+def box_mask(size: int, blur: float, padding: tuple[float, float, float, float]) -> Mask:
     """The box mask: a border of `padding` percent (top, right, bottom, left) or half the blur width,
-    whichever is larger, cleared; then blurred by `blur` (0..1, a fraction of half the crop's side)."""
+    whichever is larger, cleared; then blurred by `blur` (0..1, a fraction of half the crop's side).
+    Read-only and cached: the same few masks serve every face of every request."""
     blur_amount = int(size * 0.5 * blur)
     border = max(blur_amount // 2, 1)
     top, right, bottom, left = (max(border, int(size * value / 100)) for value in padding)
@@ -66,6 +69,7 @@ def box_mask(size: int, blur: float, padding: Sequence[float]) -> Mask:
     mask[:, size - right :] = 0
     if blur_amount > 0:
         mask = cv2.GaussianBlur(mask, (0, 0), blur_amount * 0.25)
+    mask.setflags(write=False)
     return mask
 
 
