@@ -383,13 +383,7 @@ class ImageFetcher:
             f"The {image_label(role)} URL redirected more than {self._settings.max_redirects} times.",
         )
 
-    async def _download_in_time(
-        self,
-        url: str,
-        role: str,
-        limit: int | None = None,
-        require: Callable[[bytes, str], None] | None = None,
-    ) -> bytes:
+    async def _download_in_time(self, url: str, role: str) -> bytes:
         """The download under one deadline that covers resolution, redirects and the body."""
         deadline = self._settings.fetch_timeout
         try:
@@ -397,7 +391,7 @@ class ImageFetcher:
                 with _mapped_transport_errors(role):
                     if self._failpoints is not None and self._failpoints.hit("fetch_reset"):
                         raise httpcore.ReadError("connection reset by the fetch_reset failpoint")
-                    return await self._download(url, role, limit, require)
+                    return await self._download(url, role)
         except TimeoutError as exc:
             raise SwapError(
                 ErrorCode.FETCH_TIMEOUT,

@@ -40,7 +40,11 @@ class Limiter:
         self.mean_hold = float(BUSY_RETRY_AFTER)
         self.admitted = 0
         self.waiting = 0
-        self.running = 0
+
+    @property
+    def running(self) -> int:
+        """Slots held now: one taken time per slot."""
+        return len(self._taken)
 
     def admit(self) -> bool:
         """Count one more request in, or False when the worker is full."""
@@ -69,13 +73,10 @@ class Limiter:
             await self._slots.acquire()
         finally:
             self.waiting -= 1
-        self.running += 1
         self._taken.append(time.monotonic())
 
     def release(self) -> None:
         """Give a slot back (call on the event loop's thread)."""
-        self.running -= 1
-        if self._taken:
-            held = time.monotonic() - self._taken.popleft()
-            self.mean_hold += SMOOTHING * (held - self.mean_hold)
+        held = time.monotonic() - self._taken.popleft()
+        self.mean_hold += SMOOTHING * (held - self.mean_hold)
         self._slots.release()

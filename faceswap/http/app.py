@@ -27,7 +27,7 @@ from faceswap.http.errors import (
 from faceswap.http.jobs import job_body_limits, job_router
 from faceswap.http.middleware import BodyPolicy, RequestGuard
 from faceswap.http.probes import probe_router
-from faceswap.http.routes import body_limits, work_router
+from faceswap.http.routes import FIELDS_BYTES, body_limits, work_router
 from faceswap.jobs import JobManager
 from faceswap.lifecycle import ModelLifecycle
 from faceswap.logs import configure_logging
@@ -99,7 +99,7 @@ def _lifespan(
 
 def _body_limits(settings: Settings) -> dict[str, int]:
     """Each route's body cap; the admin routes take a few small fields (and only with the API key)."""
-    admin = {"/admin/failpoints": 64 * 1024} if settings.api_key is not None else {}
+    admin = {"/admin/failpoints": FIELDS_BYTES} if settings.api_key is not None else {}
     return body_limits(settings) | admin | job_body_limits(settings)
 
 

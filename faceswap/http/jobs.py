@@ -10,12 +10,10 @@ from fastapi.responses import JSONResponse, Response
 from faceswap.config import Settings
 from faceswap.http.errors import ERROR_RESPONSES
 from faceswap.http.jsonbody import ParsedJSONRoute
-from faceswap.http.routes import ImageJSONResponse
+from faceswap.http.routes import FIELDS_BYTES, ImageJSONResponse, base64_size
 from faceswap.jobs import JobInput, JobManager, JobStatus
 
 __all__ = ["job_body_limits", "job_router"]
-
-_FIELDS_BYTES = 64 * 1024
 
 
 def _jobs(request: Request) -> JobManager:
@@ -29,12 +27,8 @@ job_router = APIRouter(responses=ERROR_RESPONSES, tags=["jobs"], route_class=Par
 
 def job_body_limits(settings: Settings) -> dict[str, int]:
     """POST /jobs carries two images and a clip in base64 at most (never over `max_body_bytes`)."""
-
-    def base64_size(size: int) -> int:
-        return -(-size // 3) * 4 + 256
-
     largest = 2 * base64_size(settings.max_download_bytes) + base64_size(settings.max_video_bytes)
-    return {"/jobs": min(largest + _FIELDS_BYTES, settings.max_body_bytes)}
+    return {"/jobs": min(largest + FIELDS_BYTES, settings.max_body_bytes)}
 
 
 @job_router.post("/jobs", response_model=JobStatus, status_code=202)

@@ -28,13 +28,13 @@ from faceswap.schemas import (
 )
 from faceswap.service import SwapService
 
-__all__ = ["ImageJSONResponse", "body_limits", "work_router"]
+__all__ = ["FIELDS_BYTES", "ImageJSONResponse", "base64_size", "body_limits", "work_router"]
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 _INDEX_DIGITS = 9
-_FIELDS_BYTES = 64 * 1024
+FIELDS_BYTES = 64 * 1024
 """Room in a body for everything but the images: field names, indexes, options, multipart headers."""
 
 
@@ -123,6 +123,11 @@ async def _unless_client_leaves(request: Request, work: Awaitable[T]) -> T:
     raise ClientGoneError
 
 
+def base64_size(size: int) -> int:
+    """The longest base64 text of a file of `size` bytes, with room for a data: prefix."""
+    return -(-size // 3) * 4 + 256
+
+
 def body_limits(settings: Settings) -> dict[str, int]:
     """The largest body each work route can need, from the image caps (never over `max_body_bytes`).
 
@@ -130,14 +135,14 @@ def body_limits(settings: Settings) -> dict[str, int]:
     the form carries two files as they are.
     """
     image = settings.max_download_bytes
-    base64_image = -(-image // 3) * 4 + 256
+    base64_image = base64_size(image)
     limits = {
         "/swap": 3 * base64_image,
         "/runsync": 3 * base64_image,
         "/faces": base64_image,
         "/swap/upload": 2 * image,
     }
-    return {path: min(size + _FIELDS_BYTES, settings.max_body_bytes) for path, size in limits.items()}
+    return {path: min(size + FIELDS_BYTES, settings.max_body_bytes) for path, size in limits.items()}
 
 
 work_router = APIRouter(responses=ERROR_RESPONSES, route_class=ParsedJSONRoute)
