@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -14,12 +16,34 @@ from faceswap.models.extras import parse_names
 __all__ = ["Settings", "get_settings"]
 
 MiB = 1024 * 1024
+WEBHOOK_SECRET_PREFIX = "whsec_"  # noqa: S105 (the format marker, not a secret)
+WEBHOOK_SECRET_MIN_BYTES = 24  # the Standard Webhooks floor for HMAC keys
+
+
+def _check_webhook_secret(secret: str) -> None:
+    """Refuse a webhook secret that is not base64 (optionally ``whsec_``-prefixed) of enough random bytes."""
+    text = secret.removeprefix(WEBHOOK_SECRET_PREFIX)
+    try:
+        key = base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError(
+            "the webhook secret must be whsec_ followed by base64 (README, Webhooks, says how to make one)"
+        ) from exc
+    if len(key) < WEBHOOK_SECRET_MIN_BYTES:
+        raise ValueError(
+            f"the webhook secret must hold at least {WEBHOOK_SECRET_MIN_BYTES} bytes once base64-decoded"
+        )
 
 
 class Settings(BaseSettings):
     """Every operator-facing knob of the service; the README documents each one."""
 
-    model_config = SettingsConfigDict(env_prefix="FACESWAP_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="FACESWAP_",
+        extra="ignore",
+        frozen=True,
+        hide_input_in_errors=True,  # never echo a secret
+    )
 
     # Models and providers
     model_dir: Path = Field(Path("./models"), description="Folder holding buffalo_l/ and inswapper_128.onnx.")
@@ -134,6 +158,28 @@ class Settings(BaseSettings):
         16 * MiB, ge=1024, description="Largest result returned as base64; larger ones need output_url."
     )
 
+    # Delivery: a job's result upload to output_url and its webhook
+    upload_attempts: int = Field(
+        4,
+        ge=1,
+        le=100,
+        description="Tries of a result's PUT to output_url (retried on 5xx, 408, 429, timeouts).",
+    )
+    upload_timeout: float = Field(
+        600.0, gt=0, le=86_400, description="Seconds a result's upload may take in all, retries included."
+    )
+    webhook_attempts: int = Field(6, ge=1, le=100, description="Tries of each webhook POST.")
+    webhook_timeout: float = Field(
+        300.0, gt=0, le=86_400, description="Seconds each webhook may take in all, retries included."
+    )
+    delivery_backoff: float = Field(
+        1.0, ge=0, le=60, description="Seconds before the first retry of an upload or webhook; then doubled."
+    )
+    webhook_secret: SecretStr | None = Field(
+        None,
+        description="Signs webhooks (Standard Webhooks, HMAC-SHA256): whsec_ + base64 of 24+ random bytes.",
+    )
+
     @field_validator("url_allowlist", mode="before")
     @classmethod
     def _split_hosts(cls, value: object) -> object:
@@ -153,6 +199,20 @@ class Settings(BaseSettings):
     def _blank_key_is_none(cls, value: object) -> object:
         if isinstance(value, str) and not value.strip():
             return None
+        return value
+
+    @field_validator("webhook_secret", mode="before")
+    @classmethod
+    def _blank_secret_is_none(cls, value: object) -> object:
+        if isinstance(value, str):
+            return value.strip() or None
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _usable_webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            _check_webhook_secret(value.get_secret_value())
         return value
 
 

@@ -4,6 +4,8 @@ Exception tree::
 
     SwapError(code, message)          every failure a client can be told about
       │  carries an ErrorCode; ERROR_STATUS maps it to its HTTP status
+      ├─ DeliveryError                DELIVERY_FAILED (or URL_NOT_ALLOWED): a result upload or a webhook
+      │                                 failed for good; the message names which, the host and why
       └─ ModelError                   NOT_READY: the models cannot be used, ``reason`` says why and the fix
            ├─ ModelFileError            a file is missing, an LFS pointer, truncated, corrupt, the wrong model
            └─ ModelLoadError            ONNX Runtime could not load a checked file, or no such provider
@@ -29,6 +31,7 @@ __all__ = [
     "BlockedAddressError",
     "ClientGoneError",
     "ConfigError",
+    "DeliveryError",
     "DeployError",
     "DownloadError",
     "ErrorCode",
@@ -63,6 +66,7 @@ class ErrorCode(StrEnum):
     TIMEOUT = "TIMEOUT"
     INTERNAL = "INTERNAL"
     JOB_NOT_FOUND = "JOB_NOT_FOUND"
+    DELIVERY_FAILED = "DELIVERY_FAILED"
 
 
 ERROR_STATUS: dict[ErrorCode, int] = {
@@ -82,6 +86,7 @@ ERROR_STATUS: dict[ErrorCode, int] = {
     ErrorCode.TIMEOUT: 504,
     ErrorCode.INTERNAL: 500,
     ErrorCode.JOB_NOT_FOUND: 404,
+    ErrorCode.DELIVERY_FAILED: 502,
 }
 
 
@@ -110,6 +115,13 @@ class SwapError(Exception):
 
     def __repr__(self) -> str:
         return f"SwapError({self.code.value}, {self.message!r})"
+
+
+class DeliveryError(SwapError):
+    """A result upload or a webhook failed for good, after its retries; the message names what failed."""
+
+    def __init__(self, message: str, *, code: ErrorCode = ErrorCode.DELIVERY_FAILED) -> None:
+        super().__init__(code, message)
 
 
 class ModelError(SwapError):

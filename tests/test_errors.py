@@ -18,6 +18,7 @@ CONTRACT = {
     "TIMEOUT": 504,
     "INTERNAL": 500,
     "JOB_NOT_FOUND": 404,  # the jobs routes (README, "Jobs and video")
+    "DELIVERY_FAILED": 502,  # a job's result upload or webhook (README, "Webhooks")
 }
 
 
@@ -38,6 +39,7 @@ def test_public_names_are_pinned() -> None:
         "BlockedAddressError",
         "ClientGoneError",
         "ConfigError",
+        "DeliveryError",
         "DeployError",
         "DownloadError",
         "ErrorCode",
