@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import hashlib
 import json
 import os
@@ -18,10 +20,12 @@ import pytest
 
 from faceswap.config import Settings
 from faceswap.http.app import create_app
+from faceswap.jobs.webhook import send_webhook
 from faceswap.lifecycle import ModelLifecycle
 from faceswap.models.loader import FaceModels
 from faceswap.testing.synthetic import draw_faces
 from tests.conftest import derive, encode_png
+from tests.receivers import Answer, Receiver
 from tests.servers import ROOT, ImageHost, app_in_thread, wait_ready
 
 CLIENT = ROOT / "clients" / "typescript"
@@ -68,6 +72,20 @@ def built_client() -> Path:
     return CLIENT / "dist"
 
 
+def webhook_sent(settings: Settings) -> dict[str, Any]:
+    """A signed webhook as the service sends it over HTTP, for the client's verifyWebhook to check."""
+    secret = "whsec_" + base64.b64encode(os.urandom(32)).decode()
+    payload = {"id": "job1", "status": "succeeded", "result": {"kind": "video", "uploaded": True}}
+    receiver = Receiver(Answer(200))
+    try:
+        asyncio.run(send_webhook(receiver.url(), payload, derive(settings, webhook_secret=secret)))
+    finally:
+        receiver.close()
+    [sent] = receiver.received
+    headers = {name: value for name, value in sent.headers.items() if name.startswith("webhook-")}
+    return {"secret": secret, "headers": headers, "body": sent.body.decode(), "payload": payload}
+
+
 @pytest.fixture(scope="module")
 def service(settings: Settings, models: FaceModels) -> Iterator[dict[str, Any]]:
     """What the node tests call: a ready service, one with an API key, one still loading, one full."""
@@ -90,6 +108,7 @@ def service(settings: Settings, models: FaceModels) -> Iterator[dict[str, Any]]:
         for url in (endpoint, keyed, busy):
             wait_ready(url)
         yield {
+            "webhook": webhook_sent(settings),
             "endpoint": endpoint,
             "keyedEndpoint": keyed,
             "apiKey": API_KEY,

@@ -23,7 +23,13 @@ export type ContractErrorCode =
  * TIMEOUT (shared with the contract) also means the client's own `timeoutMs` ran out.
  */
 export type ClientErrorCode =
-  "NETWORK" | "ABORTED" | "BAD_RESPONSE" | "JOB_FAILED" | "JOB_CANCELLED" | `HTTP_${number}`;
+  | "NETWORK"
+  | "ABORTED"
+  | "BAD_RESPONSE"
+  | "JOB_FAILED"
+  | "JOB_CANCELLED"
+  | "INVALID_WEBHOOK"
+  | `HTTP_${number}`;
 
 /** A contract code, a client code, or a code a newer service added. */
 export type FaceSwapErrorCode = ContractErrorCode | ClientErrorCode | (string & {});

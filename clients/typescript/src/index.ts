@@ -14,6 +14,7 @@ export {
 export { retryAfterSeconds } from "./protocol.js";
 export { runPodFaceSwap, type RunPodFaceSwapOptions } from "./runpod-face-swap.js";
 export { swapVideo, type VideoProgress, type VideoResult, type SwapVideoOptions } from "./video.js";
+export { verifyWebhook, type VerifyWebhookOptions, type WebhookHeaders } from "./webhook.js";
 export type {
   BBox,
   EndpointOptions,
