@@ -30,7 +30,9 @@ function headerOf(headers: WebhookHeaders, name: string): string | undefined {
   if (typeof (headers as Headers).get === "function") {
     return (headers as Headers).get(name) ?? undefined;
   }
-  for (const [key, value] of Object.entries(headers as Record<string, string | readonly string[] | undefined>)) {
+  for (const [key, value] of Object.entries(
+    headers as Record<string, string | readonly string[] | undefined>,
+  )) {
     if (key.toLowerCase() === name) {
       return typeof value === "string" ? value : value?.[0];
     }
@@ -63,7 +65,9 @@ function checkTimestamp(value: string, options: VerifyWebhookOptions): void {
 async function hmacKey(secret: string): Promise<CryptoKey> {
   const raw = base64Bytes(secret.trim().replace(/^whsec_/, ""));
   if (raw === undefined || raw.length === 0) {
-    throw invalid(`The webhook secret must be ${SECRET_PREFIX} followed by base64 (FACESWAP_WEBHOOK_SECRET).`);
+    throw invalid(
+      `The webhook secret must be ${SECRET_PREFIX} followed by base64 (FACESWAP_WEBHOOK_SECRET).`,
+    );
   }
   return crypto.subtle.importKey("raw", raw, { name: "HMAC", hash: "SHA-256" }, false, ["verify"]);
 }

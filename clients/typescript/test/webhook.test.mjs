@@ -42,7 +42,9 @@ async function rejection(promise) {
 }
 
 test("the spec's test vector verifies, with or without the whsec_ prefix", async () => {
-  assert.deepEqual(await verifyWebhook(SPEC.secret, specHeaders, SPEC.body, atSpecTime), { test: 2432232314 });
+  assert.deepEqual(await verifyWebhook(SPEC.secret, specHeaders, SPEC.body, atSpecTime), {
+    test: 2432232314,
+  });
   const bare = SPEC.secret.replace("whsec_", "");
   assert.deepEqual(await verifyWebhook(bare, specHeaders, SPEC.body, atSpecTime), { test: 2432232314 });
 });
@@ -53,7 +55,10 @@ test("headers in any case, as a fetch Headers, and the body as bytes are accepte
   const shouting = Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toUpperCase(), v]));
   assert.deepEqual(await verifyWebhook(SECRET, shouting, body), { id: "job1", status: "succeeded" });
   const fetchHeaders = new Headers(headers);
-  assert.equal((await verifyWebhook(SECRET, fetchHeaders, new TextEncoder().encode(body))).status, "succeeded");
+  assert.equal(
+    (await verifyWebhook(SECRET, fetchHeaders, new TextEncoder().encode(body))).status,
+    "succeeded",
+  );
 });
 
 test("one valid signature among several (secret rotation, other schemes) is enough", async () => {
@@ -104,7 +109,9 @@ test("missing headers, a malformed timestamp or secret are refused with a reason
 });
 
 const service = process.env.FACESWAP_TS_SERVICE ? JSON.parse(process.env.FACESWAP_TS_SERVICE) : undefined;
-const skip = service?.webhook ? false : "FACESWAP_TS_SERVICE is not set (run tests/test_typescript_client.py)";
+const skip = service?.webhook
+  ? false
+  : "FACESWAP_TS_SERVICE is not set (run tests/test_typescript_client.py)";
 
 test("a webhook the service sent over HTTP verifies", { skip }, async () => {
   const { secret, headers, body, payload } = service.webhook;
