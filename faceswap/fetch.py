@@ -451,14 +451,15 @@ class ImageFetcher:
         try:
             async with asyncio.timeout(deadline):
                 with _mapped_transport_errors("output"):
-                    response = await self._client.put(target.url, content=chunks(), headers=headers)
+                    async with self._client.stream(
+                        "PUT", target.url, content=chunks(), headers=headers
+                    ) as reply:
+                        status = reply.status_code  # the reply's body is never read: it may be endless
         except TimeoutError as exc:
             raise SwapError(
                 ErrorCode.FETCH_TIMEOUT,
                 f"The upload to output_url did not finish within {deadline:g} seconds.",
             ) from exc
-        if not response.is_success:
-            raise SwapError(
-                ErrorCode.FETCH_FAILED, f"output_url answered HTTP {response.status_code} to the upload."
-            )
+        if not 200 <= status < 300:
+            raise SwapError(ErrorCode.FETCH_FAILED, f"output_url answered HTTP {status} to the upload.")
         logger.info("uploaded the result: %d bytes", size)

@@ -33,6 +33,7 @@ from faceswap.config import Settings
 from faceswap.errors import BlockedAddressError, ErrorCode, SwapError
 from faceswap.fetch import GuardedNetworkBackend, GuardedTransport, ImageFetcher, Resolver, system_resolver
 from faceswap.runtime.failpoints import Failpoints
+from tests.receivers import Answer, Receiver
 from tests.servers import LoopbackOnly
 
 KiB = 1024
@@ -813,3 +814,32 @@ def test_fetch_reset_failpoint_breaks_the_next_download_only() -> None:
     assert first is not None
     assert first.code is ErrorCode.FETCH_FAILED
     assert second == PNG
+
+
+@pytest.mark.parametrize(
+    ("answer", "error"),
+    [
+        (Answer(200, endless=True), None),
+        (Answer(500, zeros=2 * 1024**3), "output_url answered HTTP 500 to the upload."),
+    ],
+    ids=["endless-200", "2-GiB-500"],
+)
+def test_put_file_never_reads_the_reply_s_body(tmp_path: Path, answer: Answer, error: str | None) -> None:
+    path = tmp_path / "out.mp4"
+    path.write_bytes(b"clip" * 1000)
+    bucket = Receiver(answer)
+
+    async def run() -> None:
+        async with ImageFetcher(settings(allow_private_urls=True)) as fetcher:
+            await fetcher.put_file(bucket.url(), path, "video/mp4", deadline=60)
+
+    try:
+        if error is None:
+            asyncio.run(run())
+        else:
+            with pytest.raises(SwapError, match=error):
+                asyncio.run(run())
+    finally:
+        bucket.close()
+    assert bucket.received[0].body == path.read_bytes()
+    assert bucket.received[0].sent < 256 * 1024 * 1024
