@@ -54,6 +54,7 @@ __all__ = [
     "Results",
     "Run",
     "Scenario",
+    "cold_starts",
     "forget_derived_files",
     "load_results",
     "pack_stats",
@@ -414,7 +415,7 @@ def _run(pipeline: str, scenario: str, rep: int, answer: dict[str, Any]) -> Run:
     )
 
 
-def _cold_starts(results: Results, pack: Pack, providers: str, log_path: Path, turn: int) -> None:
+def cold_starts(results: Results, pack: Pack, providers: str, log_path: Path, turn: int) -> None:
     """One cold start each: ours' first (derived files removed just before), ours' usual, the reference.
 
     The reference goes first on even turns and last on odd ones; ours' first start always precedes its
@@ -444,7 +445,7 @@ def run(config: Config) -> Results:
         folder = Path(scratch)
         log_path = folder / "workers.log"
         for turn in range(config.cold_reps):
-            _cold_starts(results, pack, config.providers, log_path, turn)
+            cold_starts(results, pack, config.providers, log_path, turn)
             log.info("cold starts %d/%d done", turn + 1, config.cold_reps)
         workers = [Worker(name, pack, config.providers, log_path) for name in (OURS, REFERENCE)]
         try:

@@ -303,13 +303,13 @@ def test_loading_twice_returns_the_same_object_without_loading_again(
     cpu: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[str] = []
-    real = faceswap.models.loader.get_model
+    real = faceswap.models.loader._load_one
 
-    def counting(name: str, **kwargs: object) -> object:
-        calls.append(Path(name).name)
-        return real(name, **kwargs)
+    def counting(path: Path, *args: object, **kwargs: object) -> object:
+        calls.append(path.name)
+        return real(path, *args, **kwargs)
 
-    monkeypatch.setattr(faceswap.models.loader, "get_model", counting)
+    monkeypatch.setattr(faceswap.models.loader, "_load_one", counting)
     first = load_models(cpu)
     assert load_models(cpu) is first
     assert load_models(Settings(model_dir=cpu.model_dir, providers="cpu")) is first
@@ -400,12 +400,13 @@ def test_a_file_onnx_runtime_cannot_load_is_named(cpu: Settings) -> None:
 
 
 def test_running_out_of_memory_while_loading_says_so(cpu: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
-    def out_of_memory(name: str, **_: object) -> None:
+    def out_of_memory(*_: object, **__: object) -> None:
         raise RuntimeException(
             "CUDA failure 2: out of memory ; GPU=0 ; Failed to allocate memory for requested buffer"
         )
 
     monkeypatch.setattr(faceswap.models.loader, "get_model", out_of_memory)
+    monkeypatch.setattr(faceswap.models.loader, "_optimized_session", out_of_memory)
     with pytest.raises(ModelLoadError, match=r"not enough memory to load buffalo_l/det_10g\.onnx"):
         load_models(cpu)
 
@@ -416,15 +417,16 @@ def test_emap_is_read_without_parsing_the_whole_file(cpu: Settings) -> None:
     np.testing.assert_array_equal(faceswap.models.check.last_initializer(path), expected)
 
 
-def test_the_cpu_swapper_session_comes_from_an_optimized_copy_made_once(cpu: Settings) -> None:
+def test_the_cpu_sessions_come_from_optimized_copies_made_once(cpu: Settings) -> None:
+    clear_model_cache()
+    models = load_models(cpu)
+    folder = faceswap.models.loader.cache_dir(cpu.model_dir)
+    written = {copy: copy.stat().st_mtime_ns for copy in folder.glob("optimized-*/model.onnx")}
+    sessions = (models.detector.session, models.recognizer.session, models.swapper.session)
+    assert {session._model_path for session in sessions} == {str(copy) for copy in written}
     clear_model_cache()
     load_models(cpu)
-    (copy,) = faceswap.models.loader.cache_dir(cpu.model_dir).glob("optimized-*/model.onnx")
-    written = copy.stat().st_mtime_ns
-    clear_model_cache()
-    load_models(cpu)
-    assert list(faceswap.models.loader.cache_dir(cpu.model_dir).glob("optimized-*/model.onnx")) == [copy]
-    assert copy.stat().st_mtime_ns == written
+    assert {copy: copy.stat().st_mtime_ns for copy in folder.glob("optimized-*/model.onnx")} == written
 
 
 def test_the_loaded_swapper_reads_the_emap(cpu: Settings) -> None:

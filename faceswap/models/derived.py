@@ -6,7 +6,8 @@ there is no writable home). Either is used only when it is a real folder, owned 
 else may write or read (0700; made so when ours and looser). A file is written under a temporary name and
 published by one rename, with the digest of every byte recorded by the writer (in a folder's
 ``digest.json``, in a single file's name); a reader checks the digest before loading and removes (and logs)
-anything that does not match, so it is made again.
+anything that does not match, so it is made again. A file whose digest was checked is not hashed again
+while it stays the same file (faceswap.models.trusted).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import tempfile
 from pathlib import Path
 
 from faceswap.models.check import file_sha256
+from faceswap.models.trusted import digest_matches, record_digests
 
 __all__ = [
     "DIGEST_FILE",
@@ -84,6 +86,7 @@ def publish_folder(scratch: Path, folder: Path) -> None:
     digests = {entry.name: file_sha256(entry) for entry in sorted(scratch.iterdir()) if entry.is_file()}
     (scratch / DIGEST_FILE).write_text(json.dumps({"algorithm": DIGEST, "files": digests}))
     scratch.replace(folder)
+    record_digests(folder.parent, {folder / name: digest for name, digest in digests.items()})
 
 
 def verified_folder(folder: Path) -> bool:
@@ -98,7 +101,7 @@ def verified_folder(folder: Path) -> bool:
         good = (
             recorded.get("algorithm") == DIGEST
             and present == set(files)
-            and all(file_sha256(folder / name) == digest for name, digest in files.items())
+            and all(digest_matches(folder / name, digest, folder.parent) for name, digest in files.items())
         )
     except (OSError, ValueError, KeyError, TypeError):
         good = False
@@ -110,7 +113,8 @@ def verified_folder(folder: Path) -> bool:
 
 def publish_file(data: bytes, directory: Path, stem: str) -> Path:
     """Write `data` as `directory`/`stem`-<digest>.onnx in one rename; the path."""
-    target = directory / f"{stem}-{hashlib.new(DIGEST, data).hexdigest()}.onnx"
+    digest = hashlib.new(DIGEST, data).hexdigest()
+    target = directory / f"{stem}-{digest}.onnx"
     descriptor, temporary = tempfile.mkstemp(dir=directory, suffix=".part")
     try:
         with os.fdopen(descriptor, "wb") as stream:
@@ -119,6 +123,7 @@ def publish_file(data: bytes, directory: Path, stem: str) -> Path:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+    record_digests(directory, {target: digest})
     return target
 
 
@@ -128,8 +133,9 @@ def find_file(directory: Path, stem: str) -> Path | None:
     prefix = f"{stem}-"
     for candidate in sorted(directory.glob(f"{stem}-*.onnx")):
         recorded = candidate.name.removeprefix(prefix).removesuffix(".onnx")
+        regular = candidate.is_file() and not candidate.is_symlink()
         try:
-            if candidate.is_file() and not candidate.is_symlink() and file_sha256(candidate) == recorded:
+            if regular and digest_matches(candidate, recorded, directory):
                 return candidate
         except OSError:
             pass

@@ -1,9 +1,10 @@
 """Find, check and load the three models a swap needs, once per process.
 
 Only the detector (SCRFD), the recognizer (ArcFace) and the swapper (inswapper) are loaded, on the
-providers ``Settings.providers`` names: the first two through insightface's own loader, the swapper as an
+providers ``Settings.providers`` names: the first two as insightface's own classes, the swapper as an
 ONNX Runtime session with its emap read straight from the file (``INSwapper`` would parse all of it
-again); on the CPU that session comes from ONNX Runtime's optimized copy of the file, made once. Each
+again). On the CPU each session comes from ONNX Runtime's optimized copy of its file, made once, whose
+digest is trusted while the copy stays the same file (faceswap.models.trusted). Each
 file is checked first (faceswap.models.check), so a missing file, a Git LFS pointer, a cut-off download or
 a model in the wrong slot is reported by name with its fix instead of as an ONNX Runtime traceback.
 
@@ -71,6 +72,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+# insightface's class for each model loaded through it.
+_MODEL_CLASSES: dict[str, type] = {DETECTOR.path: SCRFD, RECOGNIZER.path: ArcFaceONNX}
 
 # Session options that save an optimized model with its weights in a separate file.
 _EXTERNAL_WEIGHTS = "session.optimized_model_external_initializers"
@@ -213,11 +217,19 @@ def _load_failure(spec: ModelSpec, exc: BaseException) -> ModelLoadError:
 
 
 def _load_one(path: Path, spec: ModelSpec, plan: _Plan, settings: Settings, **extra: Any) -> Any:
-    """One model through insightface's loader; its stdout chatter (and ONNX Runtime's) goes to the log."""
+    """One model as insightface's class for it; its stdout chatter (and ONNX Runtime's) goes to the log.
+
+    On the CPU the session comes from ONNX Runtime's optimized copy of the file (made once, as the
+    swapper's) and is handed to insightface's class with the original file, which the class reads for its
+    settings; elsewhere, or without a copy, insightface's own loader makes both.
+    """
     chatter = io.StringIO()
     try:
         with contextlib.redirect_stdout(chatter):
-            model = get_model(
+            session = _optimized_session(path, plan, settings)
+            if session is not None:
+                return _MODEL_CLASSES[spec.path](model_file=str(path), session=session, **extra)
+            return get_model(
                 str(path),
                 providers=list(plan.providers),
                 provider_options=list(plan.options),
@@ -231,7 +243,20 @@ def _load_one(path: Path, spec: ModelSpec, plan: _Plan, settings: Settings, **ex
     finally:
         if chatter.getvalue().strip():
             log.debug("while loading %s: %s", spec.path, chatter.getvalue().strip())
-    return model
+
+
+def _optimized_session(path: Path, plan: _Plan, settings: Settings) -> ort.InferenceSession | None:
+    """A CPU session made from the optimized copy of `path`; None on other providers or without a copy."""
+    if plan.providers[0] != CPU_PROVIDER:
+        return None
+    copy = _optimized_copy(path, cache_dir(settings.model_dir), plan, settings)
+    if copy is None:
+        return None
+    options = session_options(settings.intra_op_threads)
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    return ort.InferenceSession(
+        str(copy), sess_options=options, providers=list(plan.providers), provider_options=list(plan.options)
+    )
 
 
 def _activated(model: Any, spec: ModelSpec, plan: _Plan) -> _Plan:
@@ -357,7 +382,7 @@ def _optimized_copy(path: Path, directory: Path, plan: _Plan, settings: Settings
     if not private_dir(directory):
         return None
     signature = file_signature(path)
-    identity = (signature.size, signature.mtime_ns, ort.__version__, plan.providers, _cpu_model())
+    identity = (path.name, signature.size, signature.mtime_ns, ort.__version__, plan.providers, _cpu_model())
     key = hashlib.blake2b(repr(identity).encode(), digest_size=8).hexdigest()
     folder = directory / f"optimized-{key}"
     if verified_folder(folder):
@@ -383,7 +408,7 @@ def _optimized_copy(path: Path, directory: Path, plan: _Plan, settings: Settings
     # another process published first, the rename fails and its copy is used once it checks out.
     except Exception as exc:
         if not folder.exists():
-            log.warning("no optimized copy of %s (%s): loading the file", SWAPPER.path, type(exc).__name__)
+            log.warning("no optimized copy of %s (%s): loading the file", path.name, type(exc).__name__)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return folder / "model.onnx" if published or verified_folder(folder) else None
