@@ -11,9 +11,9 @@
 
 # The module that writes the synthetic pack (FACESWAP_MODELS=synthetic): named here only.
 ARG SYNTHETIC_MODULE=faceswap.testing.synthetic
-# Optional models baked in for the quality options, as `download --with` takes them
-# (e.g. gfpgan_1.4,xseg_1 or all); none by default.
-ARG FACESWAP_OPTIONAL_MODELS=""
+# Optional models baked in, as `download --with` takes them (e.g. gfpgan_1.4,xseg_1 or all): by default
+# the content guard's three classifiers, so a deployed image guards (FACESWAP_CONTENT_GUARD=auto).
+ARG FACESWAP_OPTIONAL_MODELS="nsfw_1,nsfw_2,nsfw_3"
 
 # Debian's Python in a virtual environment. curl serves the HEALTHCHECK.
 # Debian's package versions move with security updates, so they are not pinned.

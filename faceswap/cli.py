@@ -1,4 +1,7 @@
-"""Command line: ``python -m faceswap swap SOURCE TARGET -o OUT``; TARGET may be a clip (``-o OUT.mp4``)."""
+"""Command line: ``python -m faceswap swap SOURCE TARGET -o OUT``; TARGET may be a clip (``-o OUT.mp4``).
+
+``python -m faceswap provenance check FILE`` and ``provenance make-test-cert DIR``: see faceswap.provenance.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from faceswap.errors import SwapError
 from faceswap.models.loader import load_models
 from faceswap.pipeline.engine import Engine
 from faceswap.pipeline.video import VideoLimits, sniff_container, swap_video
+from faceswap.provenance import command as provenance_command
 
 __all__ = ["main"]
 
@@ -46,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
         default=1,
         help='target face, numbered from 1 left to right; "all" (clips): every face',
     )
+    provenance_command.add_commands(commands)
     return parser
 
 
@@ -65,15 +70,19 @@ def _swap_clip(args: argparse.Namespace, settings: Settings, kind: str) -> dict[
     engine = Engine(load_models(settings), settings)
     identity = engine.source_identity(args.source.read_bytes(), args.source_index)
     limits = VideoLimits(settings.max_video_seconds, settings.max_video_frames, settings.max_video_pixels)
-    result = swap_video(
-        engine,
-        identity.embedding,
-        args.target,
-        args.output,
-        limits,
-        target_index=args.target_index,
-        progress=_progress_bar,
-    )
+    try:
+        result = swap_video(
+            engine,
+            identity.embedding,
+            args.target,
+            args.output,
+            limits,
+            target_index=args.target_index,
+            progress=_progress_bar,
+        )
+    except SwapError:
+        args.output.unlink(missing_ok=True)  # an incomplete clip (or a refused one) is never left behind
+        raise
     return {
         "output": str(args.output),
         "width": result.width,
@@ -82,6 +91,8 @@ def _swap_clip(args: argparse.Namespace, settings: Settings, kind: str) -> dict[
         "swapped_frames": result.swapped_frames,
         "fps": result.fps,
         "timings_ms": result.timings_ms,
+        "output_id": result.output_id,
+        "signed": result.signed,
     }
 
 
@@ -115,6 +126,7 @@ def _swap(args: argparse.Namespace, settings: Settings) -> dict[str, object]:
         "source_faces": result.source_faces,
         "target_faces": result.target_faces,
         "timings_ms": result.timings_ms,
+        "output_id": result.output_id,
     }
 
 
@@ -122,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run one command; 0 on success, 1 with a one-line reason on failure."""
     args = _parser().parse_args(argv)
     try:
+        if args.command == "provenance":
+            return provenance_command.run(args)
         summary = _swap(args, Settings())
     except SwapError as exc:
         sys.stderr.write(f"error: {exc.code.value}: {exc.message}\n")

@@ -8,7 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from faceswap.models.extras import parse_names
@@ -138,6 +138,20 @@ class Settings(BaseSettings):
     webp_quality: int = Field(90, ge=1, le=100, description="WebP quality.")
     label_outputs: bool = Field(True, description="Mark outputs as AI-altered in XMP metadata.")
 
+    # Provenance and content safety
+    content_guard: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="NSFW guard before every swap: auto (on when its models are installed), on, off.",
+    )
+    watermark: bool = Field(True, description="Embed the invisible watermark (on/off) in every output.")
+    c2pa_cert: str | None = Field(
+        None, description="C2PA signing certificate chain (PEM, leaf first): a file path or the PEM itself."
+    )
+    c2pa_key: SecretStr | None = Field(
+        None, description="The signing certificate's private key (PEM): a file path or the PEM itself."
+    )
+    c2pa_tsa_url: str | None = Field(None, description="RFC 3161 timestamp authority URL for the signatures.")
+
     # Operations
     log_format: Literal["json", "text"] = Field("text", description="Log line format.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
@@ -192,6 +206,19 @@ class Settings(BaseSettings):
     def _known_models(cls, value: str) -> str:
         if value.replace(",", "").strip():
             parse_names(value)
+        return value
+
+    @model_validator(mode="after")
+    def _certificate_with_its_key(self) -> Settings:
+        if (self.c2pa_cert is None) != (self.c2pa_key is None):
+            raise ValueError("FACESWAP_C2PA_CERT and FACESWAP_C2PA_KEY go together: set both or neither")
+        return self
+
+    @field_validator("c2pa_cert", "c2pa_key", "c2pa_tsa_url", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
         return value
 
     @field_validator("api_key", mode="before")

@@ -67,6 +67,7 @@ class ErrorCode(StrEnum):
     INTERNAL = "INTERNAL"
     JOB_NOT_FOUND = "JOB_NOT_FOUND"
     DELIVERY_FAILED = "DELIVERY_FAILED"
+    CONTENT_REFUSED = "CONTENT_REFUSED"
 
 
 ERROR_STATUS: dict[ErrorCode, int] = {
@@ -87,6 +88,7 @@ ERROR_STATUS: dict[ErrorCode, int] = {
     ErrorCode.INTERNAL: 500,
     ErrorCode.JOB_NOT_FOUND: 404,
     ErrorCode.DELIVERY_FAILED: 502,
+    ErrorCode.CONTENT_REFUSED: 422,
 }
 
 

@@ -40,6 +40,7 @@ from faceswap.models.loader import (
 )
 from faceswap.models.registry import MODEL_SPECS, SYNTHETIC_NOTICE
 from faceswap.pipeline.engine import Engine
+from faceswap.provenance.policy import Provenance
 from faceswap.runtime.backoff import backoff_delays
 from faceswap.runtime.failpoints import Failpoints
 from faceswap.runtime.memory import release_free_heap
@@ -248,13 +249,16 @@ class ModelLifecycle:
             if self.failpoints.hit("load_fail"):
                 raise ModelLoadError("injected load failure (failpoint load_fail).")
             models = self._loader(self.settings)
+            provenance = Provenance.from_settings(self.settings, tuple(models.providers))
         except ModelError as exc:
             reason = self._without_paths(exc.reason)
         except Exception as exc:
             log.exception("model loading failed")
             reason = f"unexpected error while loading the models ({type(exc).__name__}); see the worker log."
         else:
-            engine = Engine(models, self.settings, self.failpoints, self._cpu_fallback(models))
+            engine = Engine(
+                models, self.settings, self.failpoints, self._cpu_fallback(models), provenance=provenance
+            )
             elapsed = time.monotonic() - started
             with self._lock:
                 self._engine = engine

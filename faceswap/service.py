@@ -20,6 +20,7 @@ from faceswap.limiter import Limiter, busy
 from faceswap.metrics import Metrics
 from faceswap.pipeline.encode import encode_image, to_base64
 from faceswap.pipeline.preview import annotate_faces
+from faceswap.provenance.report import ProvenanceInput, ProvenanceReport, check_file
 from faceswap.schemas import (
     FaceOut,
     FacesInput,
@@ -120,6 +121,18 @@ class SwapService:
     async def faces(self, request: FacesInput, request_id: str) -> FacesOutput:
         """The faces of an image, numbered as swaps number them, with an optional annotated preview."""
         return await self._admitted_within_deadline(self._faces(request, request_id))
+
+    async def check_provenance(self, request: ProvenanceInput, request_id: str) -> ProvenanceReport:
+        """What an image or clip says about its origin, validated against this service's trust anchors."""
+        return await self._admitted_within_deadline(self._check_provenance(request, request_id))
+
+    async def _check_provenance(self, request: ProvenanceInput, request_id: str) -> ProvenanceReport:
+        deadline = self._deadline()
+        images = await self.resolve_images({"image": (request.image_url, request.image)})
+        engine = self.lifecycle.ready_engine()
+        trust = list(engine.provenance.trust) if engine is not None else []
+        report = await self.run_blocking(lambda _: check_file(images["image"], trust), deadline)
+        return report.model_copy(update={"request_id": request_id})
 
     async def run_input(self, fields: object, request_id: str) -> SwapOutput | FacesOutput:
         """A RunPod `input` object: a swap, or with `"action": "faces"` the face list."""

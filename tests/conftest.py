@@ -25,8 +25,9 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def settings(model_dir: Path) -> Settings:
-    """Settings over the synthetic pack, on the CPU, loopback URLs allowed."""
-    return Settings(model_dir=model_dir, providers="cpu", allow_private_urls=True)
+    """Settings over the synthetic pack, on the CPU, loopback URLs allowed; the watermark off, so tests can
+    compare pixels exactly (tests/test_provenance.py turns it on on every entry point)."""
+    return Settings(model_dir=model_dir, providers="cpu", allow_private_urls=True, watermark=False)
 
 
 @pytest.fixture(scope="session")

@@ -29,7 +29,14 @@ from faceswap.models.command import main
 from faceswap.models.extras import OPTIONAL_NAMES, optional_sources, parse_names
 from faceswap.models.install import download_models
 from faceswap.models.loader import clear_model_cache, load_models
-from faceswap.models.registry import DETECTOR, MODEL_SPECS, OPTIONAL_MODEL_SPECS, RECOGNIZER, SWAPPER
+from faceswap.models.registry import (
+    DETECTOR,
+    GUARD_MODEL_SPECS,
+    MODEL_SPECS,
+    OPTIONAL_MODEL_SPECS,
+    RECOGNIZER,
+    SWAPPER,
+)
 from faceswap.models.sources import DEFAULT_SOURCES, Source, load_manifest
 from faceswap.testing.synthetic import write_models
 
@@ -405,7 +412,7 @@ def optional_entry(server: str, path: str, data: bytes) -> dict[str, object]:
 
 def test_with_names_the_optional_models_or_all() -> None:
     assert parse_names("gfpgan_1.4, xseg_1") == ("gfpgan_1.4", "xseg_1")
-    assert parse_names("all") == tuple(spec.name for spec in OPTIONAL_MODEL_SPECS)
+    assert parse_names("all") == tuple(spec.name for spec in (*OPTIONAL_MODEL_SPECS, *GUARD_MODEL_SPECS))
     with pytest.raises(
         ValueError, match=re.escape("unknown optional model restoreformer: choose from gfpgan_1.4")
     ):
@@ -418,14 +425,16 @@ def test_with_names_the_optional_models_or_all() -> None:
 
 def test_the_optional_sources_are_facefusions_releases_with_the_pinned_digests() -> None:
     sources_by_path = {source.files[0].path: source for source in optional_sources(OPTIONAL_NAMES)}
-    assert set(sources_by_path) == {spec.path for spec in OPTIONAL_MODEL_SPECS}
-    for spec in OPTIONAL_MODEL_SPECS:
+    everything = (*OPTIONAL_MODEL_SPECS, *GUARD_MODEL_SPECS)
+    assert set(sources_by_path) == {spec.path for spec in everything}
+    for spec in everything:
         source = sources_by_path[spec.path]
         (artifact,) = source.files
         assert (artifact.size, artifact.sha256) == (spec.size, spec.sha256)
         assert source.urls[0].startswith("https://github.com/facefusion/facefusion-assets/releases/download/")
         assert source.urls[0].endswith("/" + spec.path.split("/")[1])
     assert sources_by_path["masks/xseg_1.onnx"].urls[0].split("/")[-2] == "models-3.1.0"
+    assert sources_by_path["guard/nsfw_3.onnx"].urls[0].split("/")[-2] == "models-3.3.0"
     listed = sources(
         [{"urls": ["https://example.com/g.onnx"], "files": [{"path": "enhancers/gfpgan_1.4.onnx"}]}]
     )

@@ -486,6 +486,8 @@ def test_the_public_names_are_pinned() -> None:
     ]
     assert faceswap.models.registry.__all__ == [
         "DETECTOR",
+        "GUARD_CRC32",
+        "GUARD_MODEL_SPECS",
         "MODEL_SPECS",
         "OPTIONAL_MODEL_SPECS",
         "OPTIONAL_SPECS",

@@ -41,6 +41,14 @@ async def health(request: Request) -> JSONResponse:
             "running": limiter.running,
             "waiting": limiter.waiting,
         }
+        engine = _lifecycle(request).ready_engine()
+        if engine is not None:
+            marks = engine.provenance
+            body |= {
+                "provenance": marks.mode,
+                "watermark": marks.watermark,
+                "content_guard": list(marks.guard.names) if marks.guard is not None else "off",
+            }
         if state.synthetic:
             body["warning"] = SYNTHETIC_NOTICE
         return JSONResponse(body)

@@ -1,4 +1,4 @@
-"""The work routes: /swap, /swap/upload, /faces and RunPod's /runsync, each a thin call into SwapService."""
+"""The work routes (/swap, /swap/upload, /faces, /provenance, /runsync): thin calls into the service."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from faceswap.constants import OutputFormat
 from faceswap.errors import ClientGoneError, ErrorCode, SwapError, image_label, image_too_large
 from faceswap.http.errors import ERROR_RESPONSES, request_id_of
 from faceswap.http.jsonbody import ParsedJSONRoute
+from faceswap.provenance.report import ProvenanceInput, ProvenanceReport
 from faceswap.schemas import (
     FacesInput,
     FacesOutput,
@@ -140,6 +141,7 @@ def body_limits(settings: Settings) -> dict[str, int]:
         "/swap": 3 * base64_image,
         "/runsync": 3 * base64_image,
         "/faces": base64_image,
+        "/provenance": base64_image,
         "/swap/upload": 2 * image,
     }
     return {path: min(size + FIELDS_BYTES, settings.max_body_bytes) for path, size in limits.items()}
@@ -200,6 +202,16 @@ async def faces(request: Request, body: FacesInput, service: Service, request_id
     """The faces of an image, numbered as `source_index`/`target_index` number them."""
     output = await _unless_client_leaves(request, service.faces(body, request_id))
     return JSONResponse(output.model_dump())
+
+
+@work_router.post("/provenance", response_model=ProvenanceReport, tags=["provenance"])
+async def provenance(
+    request: Request, body: ProvenanceInput, service: Service, request_id: RequestId
+) -> Response:
+    """Whether an image or clip carries a valid C2PA manifest (and against which trust anchors), our
+    watermark (and its output id), and the XMP AI label: tells which files came from this service."""
+    report = await _unless_client_leaves(request, service.check_provenance(body, request_id))
+    return JSONResponse(report.model_dump())
 
 
 @work_router.post("/runsync", response_class=ImageJSONResponse, tags=["swap"])

@@ -24,6 +24,7 @@ from onnx import numpy_helper
 
 from faceswap.errors import ModelFileError
 from faceswap.models.registry import (
+    GUARD_MODEL_SPECS,
     MODEL_SPECS,
     OPTIONAL_MODEL_SPECS,
     SYNTHETIC_PRODUCER,
@@ -308,6 +309,8 @@ def _optional_role_of(graph: GraphSummary) -> ModelRole | None:
         return "parser"
     if len(ins) in (1, 2) and _matches(ins[0], (1, 3, 512, 512)) and _matches(outs[0], (1, 3, 512, 512)):
         return "enhancer"
+    if len(ins) == 1 and any(_matches(ins[0], (1, 3, side, side)) for side in (640, 384, 448)):
+        return "guard"
     return None
 
 
@@ -323,7 +326,8 @@ def _describe(graph: GraphSummary) -> str:
 
 def _wrong_kind_reason(spec: ModelSpec, graph: GraphSummary, fix: str) -> str:
     role = _role_of(graph)
-    other = next((s for s in (*MODEL_SPECS, *OPTIONAL_MODEL_SPECS) if s.role == role), None)
+    known = (*MODEL_SPECS, *OPTIONAL_MODEL_SPECS, *GUARD_MODEL_SPECS)
+    other = next((s for s in known if s.role == role), None)
     looks = f"looks like the {other.label} ({other.path})" if other else _describe(graph)
     return (
         f"{spec.path} holds the wrong model: it {looks}, but the {spec.label} needs {spec.shape}; "

@@ -10,7 +10,7 @@ from faceswap.models.sources import Artifact, Source
 __all__ = ["OPTIONAL_NAMES", "optional_sources", "parse_names"]
 
 OPTIONAL_NAMES: tuple[str, ...] = tuple(OPTIONAL_SPECS)
-_RELEASES = {"xseg_1": "models-3.1.0"}
+_RELEASES = {"xseg_1": "models-3.1.0"} | dict.fromkeys(("nsfw_1", "nsfw_2", "nsfw_3"), "models-3.3.0")
 
 
 def _source(spec: ModelSpec) -> Source:

@@ -9,6 +9,8 @@ from typing import Literal
 
 __all__ = [
     "DETECTOR",
+    "GUARD_CRC32",
+    "GUARD_MODEL_SPECS",
     "MODEL_SPECS",
     "OPTIONAL_MODEL_SPECS",
     "OPTIONAL_SPECS",
@@ -22,7 +24,7 @@ __all__ = [
     "optional_spec",
 ]
 
-ModelRole = Literal["detector", "recognizer", "swapper", "enhancer", "occluder", "parser"]
+ModelRole = Literal["detector", "recognizer", "swapper", "enhancer", "occluder", "parser", "guard"]
 
 SYNTHETIC_PRODUCER = "faceswap.testing.synthetic"
 """The ONNX producer name of the synthetic pack's files, by which a loaded pack is recognised."""
@@ -38,7 +40,7 @@ class ModelSpec:
     label: str
     shape: str
     size: int
-    sha256: str
+    sha256: str | None
     name: str = ""
     """For an optional model: its name in `download --with` and in requests."""
 
@@ -123,7 +125,43 @@ OPTIONAL_MODEL_SPECS: tuple[ModelSpec, ...] = (
 )
 
 
-OPTIONAL_SPECS: dict[str, ModelSpec] = {spec.name: spec for spec in OPTIONAL_MODEL_SPECS}
+# The content guard's NSFW classifiers, FaceFusion's models-3.3.0 release (guard-notes.md has their
+# origins and licences). FaceFusion publishes sizes and CRC32s, no SHA-256: the guard checks the CRC32.
+GUARD_MODEL_SPECS: tuple[ModelSpec, ...] = (
+    ModelSpec(
+        "guard",
+        "guard/nsfw_1.onnx",
+        "content guard's nsfw_1 classifier (EraX, YOLO11m)",
+        "input 1x3x640x640 (RGB, 0..1) and output 1x9x8400",
+        80_414_194,
+        None,
+        "nsfw_1",
+    ),
+    ModelSpec(
+        "guard",
+        "guard/nsfw_2.onnx",
+        "content guard's nsfw_2 classifier (Marqo, ViT-tiny)",
+        "input 1x3x384x384 and output 1x2",
+        22_489_928,
+        None,
+        "nsfw_2",
+    ),
+    ModelSpec(
+        "guard",
+        "guard/nsfw_3.onnx",
+        "content guard's nsfw_3 classifier (Freepik, EVA-02)",
+        "input 1x3x448x448 and output 1x4",
+        358_188_033,
+        None,
+        "nsfw_3",
+    ),
+)
+GUARD_CRC32: dict[str, str] = {"nsfw_1": "f602d1c5", "nsfw_2": "c7fa5fe2", "nsfw_3": "633a3b02"}
+"""The CRC32 FaceFusion publishes beside each guard model (its `.hash` files)."""
+
+OPTIONAL_SPECS: dict[str, ModelSpec] = {
+    spec.name: spec for spec in (*OPTIONAL_MODEL_SPECS, *GUARD_MODEL_SPECS)
+}
 
 
 def optional_spec(name: str) -> ModelSpec:

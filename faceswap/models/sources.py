@@ -18,6 +18,7 @@ from pydantic import (
 from faceswap.errors import DownloadError
 from faceswap.models.registry import (
     DETECTOR,
+    GUARD_MODEL_SPECS,
     MODEL_SPECS,
     OPTIONAL_MODEL_SPECS,
     RECOGNIZER,
@@ -33,7 +34,7 @@ __all__ = [
 ]
 
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
-_SPECS = {spec.path: spec for spec in (*MODEL_SPECS, *OPTIONAL_MODEL_SPECS)}
+_SPECS = {spec.path: spec for spec in (*MODEL_SPECS, *OPTIONAL_MODEL_SPECS, *GUARD_MODEL_SPECS)}
 
 
 class Artifact(BaseModel):

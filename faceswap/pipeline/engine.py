@@ -1,10 +1,11 @@
 """The swap pipeline, pure of HTTP: bytes in, encoded image out.
 
 decode + resize ─▶ source: detect → pick → embed (cached by content)
-                ─▶ target: detect (cached by content) → pick
+                ─▶ target: (content guard) → detect (cached by content) → pick
                 ─▶ swap the 128 crop (or k² interleaved tiles of a k·128 one: pixel boost)
                 ─▶ (optional) masks: box, occlusion (XSeg), region (BiSeNet); colour match
-                ─▶ blend back into the face's region ─▶ (optional) restore the face ─▶ encode
+                ─▶ blend back into the face's region ─▶ (optional) restore the face
+                ─▶ watermark ─▶ encode (with the XMP label) ─▶ (with a certificate) sign the C2PA manifest
 
 When the source's embedding is not cached, its decode runs on the shared pool while the target is
 decoded on the request's thread; its errors still surface where they always did, after the target's.
@@ -29,6 +30,7 @@ from faceswap.errors import ErrorCode, SwapError
 from faceswap.models.extras import parse_names as preload_names
 from faceswap.models.loader import FaceModels, Swapper
 from faceswap.models.optional import OCCLUDER, PARSER, OptionalModels
+from faceswap.models.registry import SWAPPER
 from faceswap.pipeline.align import align_face
 from faceswap.pipeline.arrays import Frame, Mask
 from faceswap.pipeline.blend import Patch, crop_mask, paste_back
@@ -44,6 +46,8 @@ from faceswap.pipeline.mask import box_mask, combine_masks, occlusion_mask, regi
 from faceswap.pipeline.quality import DEFAULT_QUALITY, Enhancer, FaceMask, Quality
 from faceswap.pipeline.select import Assignment, TargetChoice, best_match, plan_assignments
 from faceswap.pipeline.swap import shrink_arena_options, swap_crop
+from faceswap.provenance.credentials import Ingredient, sniff_media_type
+from faceswap.provenance.policy import Provenance
 from faceswap.runtime import pool
 from faceswap.runtime.cache import LruCache, content_key
 from faceswap.runtime.failpoints import Failpoints, allocation_failure
@@ -57,6 +61,7 @@ Checkpoint = Callable[[], None]
 T = TypeVar("T")
 
 RETRY_DETECTION_SIZE = 320
+SWAPPER_NAME = SWAPPER.path.removesuffix(".onnx")
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,8 @@ class SwapResult:
     timings_ms: dict[str, float] = field(default_factory=dict)
     recoveries: list[str] = field(default_factory=list)
     swapped: list[Assignment] = field(default_factory=list)
+    output_id: str = ""
+    """The output's id: in its watermark and manifest, and in the log."""
 
 
 class _Stopwatch:
@@ -116,6 +123,7 @@ class Engine:
         settings: Settings,
         failpoints: Failpoints | None = None,
         cpu_swapper: Callable[[], Swapper] | None = None,
+        provenance: Provenance | None = None,
     ) -> None:
         self.models = models
         self._load_cpu_swapper = cpu_swapper
@@ -129,6 +137,7 @@ class Engine:
         self._shrink_options = shrink_arena_options(models.providers)
         self.decode_budget = DecodeBudget(settings.max_decode_bytes, settings.max_large_decodes)
         self.optional = OptionalModels(settings, self.providers)
+        self.provenance = provenance or Provenance.from_settings(settings, self.providers)
         if settings.preload.strip():
             self.optional.preload(preload_names(settings.preload))
 
@@ -161,6 +170,7 @@ class Engine:
         with clock.stage("decode"):
             frame = self.load_frame(target, "target")
         checkpoint()
+        self._guard(frame, clock)
         faces = self.faces(target, frame, clock=clock, recoveries=recoveries)
         release_free_heap()  # the detector's buffers, before the swapper's are allocated
         if reference is not None:
@@ -189,8 +199,7 @@ class Engine:
                     quality,
                 )
         checkpoint()
-        with clock.stage("encode"):
-            image = self.encode(frame, output_format)
+        image, output_id = self._finish(frame, output_format, target, clock)
         height, width = frame.shape[:2]
         release_free_heap()  # what this request allocated goes back to the system, not to the next one
         return SwapResult(
@@ -203,7 +212,35 @@ class Engine:
             timings_ms=clock.timings_ms,
             recoveries=recoveries,
             swapped=assignments,
+            output_id=output_id,
         )
+
+    def _guard(self, frame: np.ndarray, clock: _Stopwatch) -> None:
+        """The content guard's verdict on the target (CONTENT_REFUSED), when the guard is on."""
+        if self.provenance.guard is not None:
+            with clock.stage("guard"):
+                self.provenance.check_target(frame)
+
+    def _finish(
+        self, frame: np.ndarray, output_format: OutputFormat, target: bytes, clock: _Stopwatch
+    ) -> tuple[bytes, str]:
+        """Watermark, encode (with the XMP label) and sign the result; the bytes and their output id."""
+        output_id = self.provenance.new_output_id()
+        with clock.stage("watermark"):
+            marked = self.provenance.mark(frame, output_id)
+        with clock.stage("encode"):
+            image = self.encode(marked, output_format)
+        if self.provenance.credentials is not None:
+            with clock.stage("sign"):
+                parent_type = sniff_media_type(target[:64])
+                image = self.provenance.seal(
+                    image,
+                    f"image/{output_format}",
+                    output_id=output_id,
+                    swapper=SWAPPER_NAME,
+                    parent=Ingredient(parent_type, data=target) if parent_type else None,
+                )
+        return image, output_id
 
     def list_faces(self, data: bytes, *, clock: _Stopwatch | None = None) -> tuple[np.ndarray, list[Face]]:
         """The working-size frame of an image and its faces in contract order."""

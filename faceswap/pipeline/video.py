@@ -1,10 +1,11 @@
 """A face swapped through a clip: file in, file out, never the whole clip in memory.
 
-demux + decode (thread) ─▶ queue ─▶ detect → follow → swap (caller's thread) ─▶ queue ─▶ encode + mux (thread)
+demux + decode (thread) ─▶ queue ─▶ (guard, a frame a second) → detect → follow → swap → watermark
+    (caller's thread) ─▶ queue ─▶ encode + mux (thread) ─▶ (with a certificate) sign the C2PA manifest
 
 The container is recognised by its first bytes, its header checked against the limits before any frame is
 decoded. Audio packets ride the same queues untouched, so they are muxed in their original order. Frames keep
-their timestamps and the stream its time base; frames without the chosen face pass through unchanged.
+their timestamps and the stream its time base; frames without the chosen face are only watermarked.
 """
 
 from __future__ import annotations
@@ -23,10 +24,12 @@ import numpy as np
 
 from faceswap.errors import ErrorCode, SwapError
 from faceswap.pipeline.detect import Face
-from faceswap.pipeline.engine import Engine
+from faceswap.pipeline.engine import SWAPPER_NAME, Engine
 from faceswap.pipeline.quality import DEFAULT_QUALITY, Quality
 from faceswap.pipeline.select import ALL_FACES, TargetChoice, best_match
 from faceswap.pipeline.track import Track, follow
+from faceswap.provenance.credentials import Ingredient, sniff_media_type
+from faceswap.provenance.guard import ClipSampler
 
 __all__ = [
     "ContainerKind",
@@ -107,6 +110,10 @@ class VideoResult:
     fps: float
     timings_ms: dict[str, float] = field(default_factory=dict)
     recoveries: list[str] = field(default_factory=list)
+    output_id: str = ""
+    """The clip's id: in every frame's watermark, in its manifest, and in the log."""
+    signed: bool = False
+    """True when a C2PA manifest was embedded (not for WebM and Matroska, which C2PA does not support)."""
 
     @property
     def media_type(self) -> str:
@@ -210,6 +217,8 @@ class _Plan:
     min_similarity: float
     quality: Quality = DEFAULT_QUALITY
     track: Track | None = None
+    output_id: str = ""
+    guard: ClipSampler | None = None
 
 
 def _chosen_faces(engine: Engine, frame: np.ndarray, faces: list[Face], plan: _Plan) -> list[Face]:
@@ -352,7 +361,11 @@ def swap_video(
     try:
         info = _header_info(kind, container)
         check_limits(info, limits)
-        plan = _Plan(embedding, target_index, reference, min_similarity, quality)
+        marks = engine.provenance
+        plan = _Plan(
+            embedding, target_index, reference, min_similarity, quality, output_id=marks.new_output_id()
+        )
+        plan.guard = marks.clip_sampler(float(info.fps), info.frames)
         audio = container.streams.audio[0] if container.streams.audio else None
         output, stream, audio_out = _open_output(output_path, kind, info, audio)
         try:
@@ -363,7 +376,22 @@ def swap_video(
             output.close()
     finally:
         container.close()
+    result.output_id = plan.output_id
+    result.signed = _seal(engine, output_path, kind, target, plan.output_id)
     return result
+
+
+def _seal(engine: Engine, output_path: Path, kind: ContainerKind, target: Path, output_id: str) -> bool:
+    """Sign the written clip when a certificate is set and C2PA supports its container; True if signed."""
+    with target.open("rb") as stream:
+        parent_type = sniff_media_type(stream.read(64))
+    return engine.provenance.seal_file(
+        output_path,
+        MEDIA_TYPES[kind],
+        output_id=output_id,
+        swapper=SWAPPER_NAME,
+        parent=Ingredient(parent_type, path=target) if parent_type else None,
+    )
 
 
 def _run(
@@ -419,10 +447,13 @@ def _swap_frames(
             if checkpoint is not None:
                 checkpoint()
             pixels = item[1] if item[1].flags.writeable else item[1].copy()
+            if plan.guard is not None:
+                plan.guard.see(result.frames, pixels)
             faces = engine.detect(pixels, result.recoveries)
             chosen = _chosen_faces(engine, pixels, faces, plan)
             for face in chosen:
                 engine.swap_face(pixels, face, plan.embedding, result.recoveries, plan.quality)
+            pixels = engine.provenance.mark(pixels, plan.output_id)
             result.frames += 1
             result.swapped_frames += bool(chosen)
             if progress is not None:
@@ -430,5 +461,7 @@ def _swap_frames(
             item = ("video", pixels, item[2], item[3])
         if not _put(swapped, item, stop):
             break
+    if plan.guard is not None and not stop.is_set():
+        plan.guard.finish()
     if not stop.is_set():
         _put(swapped, _END, stop)
