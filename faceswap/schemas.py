@@ -266,6 +266,10 @@ class SwapOutput(BaseModel):
     recoveries: list[str] | None = Field(
         None, description="Faults recovered from while serving this request."
     )
+    output_id: str | None = Field(
+        None,
+        description="The result's id: in its invisible watermark, its C2PA manifest and the service's log.",
+    )
 
 
 class FacesInput(BaseModel):
@@ -330,7 +334,7 @@ class RunPodEnvelope(BaseModel):
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
-_OMITTED_WHEN_ABSENT = ("recoveries", "preview_base64")
+_OMITTED_WHEN_ABSENT = ("recoveries", "preview_base64", "output_id")
 
 
 def output_body(output: SwapOutput | FacesOutput) -> dict[str, Any]:

@@ -90,8 +90,14 @@ class ProvenanceReport(BaseModel):
 
 def check_file(data: bytes | Path, trust: list[str] | None = None) -> ProvenanceReport:
     """Everything a file (bytes or a path) carries; `trust`: PEM roots to validate its manifest against."""
-    head = data[:64] if isinstance(data, bytes) else data.open("rb").read(64)
+    if isinstance(data, Path):
+        with data.open("rb") as stream:
+            head = stream.read(64)
+    else:
+        head = data[:64]
     media_type = sniff_media_type(head)
+    if isinstance(data, Path) and not (media_type or "").startswith("video/"):
+        data = data.read_bytes()  # an image: read whole, like the service reads it
     credentials = _read_c2pa(data, media_type, trust or [])
     is_clip = media_type is not None and media_type.startswith("video/")
     watermark = _read_clip_watermark(data) if is_clip else _read_image_watermark(data)

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-__all__ = ["TestCertificate", "make_test_certificate"]
+__all__ = ["SigningCertificate", "make_test_certificate"]
 
 CA_FILE = "test-ca.pem"
 CHAIN_FILE = "signer-chain.pem"
@@ -24,7 +24,7 @@ KEY_FILE = "signer-key.pem"
 
 
 @dataclass(frozen=True)
-class TestCertificate:
+class SigningCertificate:
     """Where the files went: the chain (leaf then CA), the leaf's key, and the CA to trust when checking."""
 
     chain: Path
@@ -55,7 +55,7 @@ def _key_usage(*, authority: bool) -> x509.KeyUsage:
     )
 
 
-def make_test_certificate(folder: Path, days: int = 365) -> TestCertificate:
+def make_test_certificate(folder: Path, days: int = 365) -> SigningCertificate:
     """Write a test root CA, a leaf it signed (chain file: leaf then CA) and the leaf's key into `folder`."""
     now = datetime.datetime.now(datetime.UTC)
     start = now - datetime.timedelta(minutes=5)
@@ -92,7 +92,7 @@ def make_test_certificate(folder: Path, days: int = 365) -> TestCertificate:
         .sign(ca_key, hashes.SHA256())
     )
     folder.mkdir(parents=True, exist_ok=True)
-    made = TestCertificate(chain=folder / CHAIN_FILE, key=folder / KEY_FILE, ca=folder / CA_FILE)
+    made = SigningCertificate(chain=folder / CHAIN_FILE, key=folder / KEY_FILE, ca=folder / CA_FILE)
     ca_pem = ca.public_bytes(serialization.Encoding.PEM)
     made.ca.write_bytes(ca_pem)
     made.chain.write_bytes(leaf.public_bytes(serialization.Encoding.PEM) + ca_pem)
