@@ -32,6 +32,7 @@ class _LiveValues(Collector):
             ("faceswap_queue_running", "Requests being processed."),
             ("faceswap_cache_hits", "Cache hits since start, by cache."),
             ("faceswap_cache_misses", "Cache misses since start, by cache."),
+            ("faceswap_content_refused", "Targets the content guard refused since the models loaded."),
         ):
             if name.startswith("faceswap_cache"):
                 family = GaugeMetricFamily(name, documentation, labels=["cache"])

@@ -270,6 +270,8 @@ class SwapService:
             for name, cache in (("embeddings", engine.identities), ("detections", engine.detections)):
                 values[f"faceswap_cache_hits:{name}"] = float(cache.hits)
                 values[f"faceswap_cache_misses:{name}"] = float(cache.misses)
+            guard = engine.provenance.guard
+            values["faceswap_content_refused"] = float(guard.refused if guard is not None else 0)
         return values
 
     async def resolve_images(self, fields: dict[str, tuple[str | None, str | None]]) -> dict[str, bytes]:
