@@ -15,7 +15,9 @@ Needs root, and the network to Debian's archive and to PyPI (nothing else); the 
    --rp_serve_api`` swaps the same body; with a Git LFS pointer as the swapper (a bind-mounted model
    dir) the container stays up and ``/health`` is 503 naming the file; ``docker stop`` ends it with exit
    code 0 inside the drain timeout; ``pip list`` holds one ONNX Runtime, the GPU build of
-   requirements.lock, which lists ``CUDAExecutionProvider``.
+   requirements.lock, which lists ``CUDAExecutionProvider``; with a test certificate made by the image's
+   ``provenance make-test-cert`` and mounted, ``/health`` says ``c2pa`` and ``provenance check`` inside
+   the container reads the output's manifest (``Trusted``) and watermark back.
 5. Prints the build time, the image size and its layers.
 
 Containers publish their ports on 127.0.0.1 only, and are removed at the end, pass or fail.
@@ -342,6 +344,73 @@ def check_queue_mode(body: bytes, size: tuple[int, int]) -> None:
         check_swap(port, body, size, "queue")
 
 
+def check_provenance(body: bytes) -> None:
+    """With a test certificate mounted, outputs are signed and watermarked, and `provenance check` in the
+    container reads both back."""
+    folder = ROOT / "build" / "image-test" / "c2pa"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    folder.chmod(0o777)  # the image's user writes the certificate files
+    mount = f"{folder}:/certs"
+    docker(
+        "run",
+        "--rm",
+        "--no-healthcheck",
+        "-v",
+        mount,
+        IMAGE,
+        "python",
+        "-m",
+        "faceswap",
+        "provenance",
+        "make-test-cert",
+        "/certs",
+    )
+    port = free_port()
+    settings = (
+        "-e",
+        "FACESWAP_C2PA_CERT=/certs/signer-chain.pem",
+        "-e",
+        "FACESWAP_C2PA_KEY=/certs/signer-key.pem",
+    )
+    with container(
+        "faceswap-image-test-c2pa", "-p", f"127.0.0.1:{port}:8000", "-v", mount, *settings, IMAGE
+    ) as name:
+
+        def ready() -> bytes | None:
+            reply = answer(port, "/health")
+            return reply[1] if reply is not None and reply[0] == 200 else None
+
+        health = json.loads(wait_for("/health 200", ready, timeout=180))
+        if health.get("provenance") != "c2pa" or health.get("watermark") is not True:
+            raise CheckError(f"/health does not say c2pa and watermark: {health}")
+        status, raw = fetch(port, "POST", "/runsync", body)
+        output = json.loads(raw)["output"]
+        if status != 200 or output.get("success") is not True:
+            raise CheckError(f"c2pa: /runsync answered {status}: {raw[:300]!r}")
+        (folder / "out.png").write_bytes(base64.b64decode(output["image_base64"]))
+        (folder / "out.png").chmod(0o644)
+        checked = docker(
+            "exec",
+            name,
+            "python",
+            "-m",
+            "faceswap",
+            "provenance",
+            "check",
+            "/certs/out.png",
+            "--trust",
+            "/certs/test-ca.pem",
+            "--json",
+        )
+        report = json.loads(checked)
+        if report["c2pa"]["state"] != "Trusted" or report["watermark"]["output_id"] != output["output_id"]:
+            raise CheckError(
+                f"c2pa: provenance check did not read the manifest and watermark back: {checked}"
+            )
+        say(f"c2pa: signed (Trusted against the test CA) and watermarked, output id {output['output_id']}")
+
+
 def check_lfs_pointer() -> None:
     """A model dir whose swapper is a Git LFS pointer: the service stays up and /health says which file."""
     models = WORK / "lfs-models"
@@ -420,6 +489,7 @@ def main() -> int:
         body, size = runsync_body()
         check_http_mode(body, size)
         check_queue_mode(body, size)
+        check_provenance(body)
         check_lfs_pointer()
         report(build_seconds)
     except CheckError as exc:

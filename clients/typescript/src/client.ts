@@ -70,6 +70,7 @@ function swapResult({ output, requestId }: Settled): SwapResult {
   }
   const format = (FORMATS.has(output["format"]) ? output["format"] : "png") as OutputFormat;
   const timings = output["timings_ms"];
+  const outputId = output["output_id"];
   return {
     imageBase64,
     format,
@@ -80,6 +81,7 @@ function swapResult({ output, requestId }: Settled): SwapResult {
     timingsMs: isJson(timings) ? (timings as Record<string, number>) : {},
     requestId,
     dataUrl: `data:image/${format};base64,${imageBase64}`,
+    ...(present(outputId) ? { outputId } : {}),
   };
 }
 

@@ -16,7 +16,8 @@ export type ContractErrorCode =
   | "BUSY"
   | "NOT_READY"
   | "TIMEOUT"
-  | "INTERNAL";
+  | "INTERNAL"
+  | "CONTENT_REFUSED";
 
 /**
  * Codes the client itself gives when no contract body came back.
@@ -51,6 +52,7 @@ export const CONTRACT_STATUS: Readonly<Record<ContractErrorCode, number>> = {
   NOT_READY: 503,
   TIMEOUT: 504,
   INTERNAL: 500,
+  CONTENT_REFUSED: 422,
 };
 
 const RETRYABLE: ReadonlySet<string> = new Set([

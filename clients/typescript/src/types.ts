@@ -92,6 +92,8 @@ export interface SwapResult {
   readonly requestId: string;
   /** `data:image/<format>;base64,<imageBase64>`, ready for an <img> or a Next.js response. */
   readonly dataUrl: string;
+  /** The result's id, in its invisible watermark and C2PA manifest (`POST /provenance` reads it back). */
+  readonly outputId?: string;
 }
 
 export interface ListFacesOptions extends EndpointOptions {

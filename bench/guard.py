@@ -1,0 +1,220 @@
+"""What the content guard and the provenance marks cost per request: `python -m bench.guard`.
+
+Cost-faithful stand-ins of the guard's classifiers, random weights, each at its real input size with
+its published architecture's layer layout and a parameter count close to the real file's size:
+
+- nsfw_1 (EraX, YOLO11m at 640): a CSP backbone 640→20 (64…512 channels), the FPN/PAN neck and the
+  three-level decoupled head, concatenated to [1, 9, 8400];
+- nsfw_2 (Marqo, ViT-tiny/16 at 384): patch embedding, 12 transformer layers of width 192, 576 tokens;
+- nsfw_3 (Freepik, EVA-02 base/14 at 448): patch embedding, 12 transformer layers of width 768 with a
+  SwiGLU MLP (hidden 2048), 1024 tokens.
+
+Norms and position embeddings are left out (a small share of the work). Timings are medians over the
+real `ContentGuard` (letterbox, normalise, three forwards, the vote) on a 1024 px frame, and the real
+watermark, encode and C2PA signing of a 1024 px output, on this machine's CPU (or CUDA with --providers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import onnx
+
+from bench.layers import Network, Tensor
+from faceswap.testing.graph import float_info
+
+__all__ = ["guard_models", "main"]
+
+
+def _concat(b: Network, parts: Sequence[Tensor]) -> Tensor:
+    n, _, h, w = parts[0].shape
+    return b.apply("Concat", [part.name for part in parts], (n, sum(p.channels for p in parts), h, w), axis=1)
+
+
+def _conv(b: Network, x: Tensor, out: int, kernel: int = 3, stride: int = 1) -> Tensor:
+    return b.relu(b.conv(x, out, kernel, stride))
+
+
+def _csp(b: Network, x: Tensor, out: int, blocks: int) -> Tensor:
+    """A C3k2-like block: split, `blocks` residual pairs of 3×3 convs on half the channels, fuse."""
+    half = out // 2
+    left = _conv(b, x, half, 1)
+    parts = [left, _conv(b, x, half, 1)]
+    y = left
+    for _ in range(blocks):
+        y = b.add(y, _conv(b, _conv(b, y, half), half))
+        parts.append(y)
+    return _conv(b, _concat(b, parts), out, 1)
+
+
+def _up(b: Network, x: Tensor) -> Tensor:
+    return b.resize2x(x, mode="nearest")
+
+
+def yolo_model(seed: int = 21, materialize: bool = True) -> tuple[onnx.ModelProto, int, int]:
+    """The nsfw_1 stand-in: a YOLO11m-like detector, [1,3,640,640] → [1,9,8400]."""
+    b = Network(seed, materialize)
+    image = Tensor("input", (1, 3, 640, 640))
+    x = _conv(b, _conv(b, image, 64, 3, 2), 128, 3, 2)
+    x = _csp(b, x, 128, 1)
+    p3 = _csp(b, _conv(b, x, 256, 3, 2), 256, 1)
+    p4 = _csp(b, _conv(b, p3, 512, 3, 2), 512, 2)
+    p5 = _csp(b, _conv(b, p4, 512, 3, 2), 512, 2)
+    n4 = _csp(b, _concat(b, [_up(b, p5), p4]), 512, 1)
+    n3 = _csp(b, _concat(b, [_up(b, n4), p3]), 256, 1)
+    m4 = _csp(b, _concat(b, [_conv(b, n3, 256, 3, 2), n4]), 512, 1)
+    m5 = _csp(b, _concat(b, [_conv(b, m4, 512, 3, 2), p5]), 512, 1)
+    outputs = []
+    for level in (n3, m4, m5):
+        box = b.conv(_conv(b, _conv(b, level, 64), 64), 4, 1)
+        cls = b.conv(_conv(b, _conv(b, level, 128), 128), 5, 1)
+        joined = _concat(b, [box, cls])
+        n, c, h, w = joined.shape
+        outputs.append(b.apply("Reshape", [joined.name, b.const([n, c, h * w])], (n, c, h * w)))
+    b.op("Concat", *(part.name for part in outputs), axis=2, output="output")
+    model = b.model(
+        "bench_nsfw_1", [float_info("input", [1, 3, 640, 640])], [float_info("output", [1, 9, 8400])]
+    )
+    return model, b.params, b.macs
+
+
+def vit_model(
+    name: str,
+    side: int,
+    patch: int,
+    dim: int,
+    depth: int,
+    hidden: int,
+    gated: bool,
+    classes: int,
+    seed: int,
+    materialize: bool = True,
+) -> tuple[onnx.ModelProto, int, int]:
+    """A ViT-like classifier: patch embedding, `depth` attention + MLP layers, mean pool, linear head."""
+    b = Network(seed, materialize)
+    image = Tensor("input", (1, 3, side, side))
+    x = b.conv(image, dim, patch, stride=patch, pad=0)
+    _, c, h, w = x.shape
+    tokens = b.apply(
+        "Reshape",
+        [b.apply("Transpose", [x.name], (1, h, w, c), perm=[0, 2, 3, 1]).name, b.const([h * w, c])],
+        (h * w, c),
+    )
+    count = h * w
+    for _ in range(depth):
+        qkv = b.gemm(tokens, 3 * dim)
+        q, k, v = (
+            b.apply(
+                "Slice", [qkv.name, b.const([i * dim]), b.const([(i + 1) * dim]), b.const([1])], (count, dim)
+            )
+            for i in range(3)
+        )
+        keys = b.apply("Transpose", [k.name], (dim, count), perm=[1, 0])
+        scores = b.apply("MatMul", [q.name, keys.name], (count, count))
+        b.macs += 2 * count * count * dim
+        attended = b.apply(
+            "MatMul", [b.apply("Softmax", [scores.name], scores.shape, axis=1).name, v.name], (count, dim)
+        )
+        tokens = b.add(tokens, b.gemm(attended, dim))
+        inner = b.gemm(tokens, hidden)
+        if gated:
+            inner = b.apply(
+                "Mul",
+                [b.apply("Sigmoid", [b.gemm(tokens, hidden).name], inner.shape).name, inner.name],
+                inner.shape,
+            )
+        tokens = b.add(tokens, b.gemm(b.relu(inner), dim))
+    pooled = b.apply("ReduceMean", [tokens.name], (1, dim), axes=[0], keepdims=1)
+    b.op("Identity", b.gemm(pooled, classes).name, output="output")
+    inputs = [float_info("input", [1, 3, side, side])]
+    return b.model(f"bench_{name}", inputs, [float_info("output", [1, classes])]), b.params, b.macs
+
+
+def guard_models(directory: Path) -> dict[str, tuple[int, int, int]]:
+    """Write the three stand-ins under directory/guard/; name → (parameters, MACs, file bytes)."""
+    builders: dict[str, Callable[[], tuple[onnx.ModelProto, int, int]]] = {
+        "nsfw_1": yolo_model,
+        "nsfw_2": lambda: vit_model("nsfw_2", 384, 16, 192, 12, 768, False, 2, 22),
+        "nsfw_3": lambda: vit_model("nsfw_3", 448, 14, 768, 12, 2048, True, 4, 23),
+    }
+    stats = {}
+    for name, build in builders.items():
+        path = directory / "guard" / f"{name}.onnx"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        model, params, macs = build()
+        onnx.save_model(model, path)
+        stats[name] = (params, macs, path.stat().st_size)
+    return stats
+
+
+def _median_ms(work: Callable[[], object], rounds: int) -> float:
+    work()  # warm-up: sessions and caches
+    times = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        work()
+        times.append((time.perf_counter() - started) * 1000.0)
+    return statistics.median(times)
+
+
+def measure(directory: Path, providers: tuple[str, ...], rounds: int) -> dict[str, float]:
+    """Median milliseconds: the guard's vote, each classifier, the watermark, the encode, the signing."""
+    from faceswap.pipeline.encode import encode_image
+    from faceswap.provenance.credentials import Credentials
+    from faceswap.provenance.guard import ContentGuard, _input
+    from faceswap.provenance.testcert import make_test_certificate
+    from faceswap.provenance.watermark import embed_watermark, read_watermark
+    from faceswap.testing.synthetic import draw_faces
+
+    guard = ContentGuard.load("on", directory, providers)
+    assert guard is not None
+    frame = draw_faces(1024, 768, 1, seed=1)[0]
+    results = {"guard (3 classifiers, vote)": _median_ms(lambda: guard.flagged(frame), rounds)}
+    for model, session in guard._models:
+        feed = {"input": _input(frame, model)}
+        results[f"  {model.name} forward"] = _median_ms(lambda s=session, f=feed: s.run(None, f), rounds)
+    certificate = make_test_certificate(directory / "cert")
+    credentials = Credentials(certificate.chain.read_bytes(), certificate.key.read_bytes())
+    marked = embed_watermark(frame, "1a2b3c4d")
+    results["watermark embed"] = _median_ms(lambda: embed_watermark(frame, "1a2b3c4d"), rounds)
+    results["watermark read"] = _median_ms(lambda: read_watermark(marked), rounds)
+    for fmt in ("jpeg", "png"):
+        data = encode_image(marked, fmt)  # type: ignore[arg-type]
+        results[f"encode {fmt} (for scale)"] = _median_ms(lambda f=fmt: encode_image(marked, f), rounds)
+        results[f"C2PA sign {fmt}"] = _median_ms(
+            lambda d=data, f=fmt: credentials.sign(d, f"image/{f}", swapper="inswapper_128"), rounds
+        )
+    return results
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Write the stand-ins to a temporary folder, time them, print a Markdown table."""
+    parser = argparse.ArgumentParser(prog="python -m bench.guard", description=__doc__)
+    parser.add_argument("--providers", default="cpu", choices=("cpu", "cuda"))
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args(argv)
+    providers = (
+        ("CUDAExecutionProvider", "CPUExecutionProvider")
+        if args.providers == "cuda"
+        else ("CPUExecutionProvider",)
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        stats = guard_models(Path(folder))
+        results = measure(Path(folder), providers, args.rounds)
+    lines = ["| stand-in | parameters | GMACs | file MB |", "|---|---:|---:|---:|"]
+    for name, (params, macs, size) in stats.items():
+        lines.append(f"| {name} | {params / 1e6:.1f} M | {macs / 1e9:.1f} | {size / 1e6:.1f} |")
+    lines += ["", f"| step ({args.providers}, median of {args.rounds}) | ms |", "|---|---:|"]
+    lines += [f"| {name} | {value:.1f} |" for name, value in results.items()]
+    sys.stdout.write("\n".join(lines) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
