@@ -10,8 +10,9 @@ its published architecture's layer layout and a parameter count close to the rea
   SwiGLU MLP (hidden 2048), 1024 tokens.
 
 Norms and position embeddings are left out (a small share of the work). Timings are medians over the
-real `ContentGuard` (letterbox, normalise, three forwards, the vote) on a 1024 px frame, and the real
-watermark, encode and C2PA signing of a 1024 px output, on this machine's CPU (or CUDA with --providers).
+real `ContentGuard` (letterbox, normalise, three forwards, the vote) on a 1024 px frame, the real
+watermark, encode and C2PA signing of a 1024 px output, and the whole Engine swap (bench/'s core
+stand-ins) plain and with all three on, on this machine's CPU (or CUDA with --providers).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pathlib import Path
 import onnx
 
 from bench.layers import Network, Tensor
+from bench.standins import default_cache_dir, write_pack
 from faceswap.testing.graph import float_info
 
 __all__ = ["guard_models", "main"]
@@ -193,6 +195,44 @@ def measure(directory: Path, providers: tuple[str, ...], rounds: int) -> dict[st
     return results
 
 
+def swap_with_and_without(directory: Path, providers: str, rounds: int) -> dict[str, float]:
+    """Median ms of the Engine's swap (core stand-ins, 1024 px target, one face): plain, and with the guard
+    on, the watermark and C2PA signing (JPEG output); rounds interleaved so load drifts hit both."""
+    from faceswap.config import Settings
+    from faceswap.models.loader import load_models
+    from faceswap.pipeline.encode import encode_image
+    from faceswap.pipeline.engine import Engine
+    from faceswap.provenance.testcert import make_test_certificate
+    from faceswap.testing.synthetic import draw_faces
+
+    pack = write_pack(default_cache_dir())
+    for name in ("buffalo_l", "inswapper_128.onnx"):
+        (directory / name).symlink_to(pack.directory / name)
+    certificate = make_test_certificate(directory / "swap-cert")
+    plain = Settings(model_dir=directory, providers=providers, content_guard="off", watermark=False)  # type: ignore[arg-type]
+    marked = Settings(
+        model_dir=directory,
+        providers=providers,  # type: ignore[arg-type]
+        content_guard="on",
+        watermark=True,
+        c2pa_cert=str(certificate.chain),
+        c2pa_key=str(certificate.key),
+    )
+    models = load_models(plain)
+    engines = {"swap, plain": Engine(models, plain), "swap, guard + watermark + C2PA": Engine(models, marked)}
+    target = encode_image(draw_faces(1024, 768, 1, seed=3)[0], "png")
+    source = encode_image(draw_faces(640, 480, 1, seed=9)[0], "png")
+    times: dict[str, list[float]] = {name: [] for name in engines}
+    for engine in engines.values():
+        engine.swap(source, target, output_format="jpeg")  # warm-up
+    for _ in range(rounds):
+        for name, engine in engines.items():
+            started = time.perf_counter()
+            engine.swap(source, target, output_format="jpeg")
+            times[name].append((time.perf_counter() - started) * 1000.0)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Write the stand-ins to a temporary folder, time them, print a Markdown table."""
     parser = argparse.ArgumentParser(prog="python -m bench.guard", description=__doc__)
@@ -207,6 +247,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as folder:
         stats = guard_models(Path(folder))
         results = measure(Path(folder), providers, args.rounds)
+        results |= swap_with_and_without(Path(folder), args.providers, args.rounds)
     lines = ["| stand-in | parameters | GMACs | file MB |", "|---|---:|---:|---:|"]
     for name, (params, macs, size) in stats.items():
         lines.append(f"| {name} | {params / 1e6:.1f} M | {macs / 1e9:.1f} | {size / 1e6:.1f} |")
