@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import binascii
-import logging
 import threading
 import time
 from collections.abc import Callable, Coroutine
@@ -36,7 +35,6 @@ from faceswap.schemas import (
 __all__ = ["DRAINED_MESSAGE", "SwapService", "decode_base64_image"]
 
 T = TypeVar("T")
-log = logging.getLogger(__name__)
 DRAINED_MESSAGE = "The worker is draining for shutdown and stopped this request; send it again."
 DRAIN_POLL = 0.05
 
@@ -226,7 +224,6 @@ class SwapService:
             recoveries=result.recoveries or None,
             output_id=result.output_id or None,
         )
-        log.info("swap made output %s", result.output_id)
         return output, result.image
 
     async def _faces(self, request: FacesInput, request_id: str) -> FacesOutput:

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import io
 import json
+import logging
 import struct
 import time
 import zlib
@@ -228,13 +229,16 @@ def test_every_http_entry_point_and_the_worker_mark_their_output(
     models: FaceModels,
     pair: tuple[bytes, bytes],
     cert: SigningCertificate,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     health = httpx.get(f"{signing_url}/health").json()
     assert (health["provenance"], health["watermark"], health["content_guard"]) == ("c2pa", True, "off")
     source, target = (base64.b64encode(item).decode() for item in pair)
     body = {"source_image": source, "target_image": target}
-    answer = httpx.post(f"{signing_url}/swap", json=body, timeout=60).json()
+    with caplog.at_level(logging.INFO, logger="faceswap.pipeline.engine"):
+        answer = httpx.post(f"{signing_url}/swap", json=body, timeout=60).json()
     assert_marked(base64.b64decode(answer["image_base64"]), cert, answer["output_id"])
+    assert f"made output {answer['output_id']}" in caplog.text  # the log records the watermark's id
     files = {"source": ("s.png", pair[0], "image/png"), "target": ("t.png", pair[1], "image/png")}
     upload = httpx.post(f"{signing_url}/swap/upload", files=files, headers={"Accept": "image/*"}, timeout=60)
     assert_marked(upload.content, cert)

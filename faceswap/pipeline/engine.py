@@ -240,6 +240,7 @@ class Engine:
                     swapper=SWAPPER_NAME,
                     parent=Ingredient(parent_type, data=target) if parent_type else None,
                 )
+        log.info("made output %s", output_id)
         return image, output_id
 
     def list_faces(self, data: bytes, *, clock: _Stopwatch | None = None) -> tuple[np.ndarray, list[Face]]:

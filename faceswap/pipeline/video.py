@@ -10,6 +10,7 @@ their timestamps and the stream its time base; frames without the chosen face ar
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
@@ -40,6 +41,8 @@ __all__ = [
     "sniff_container",
     "swap_video",
 ]
+
+log = logging.getLogger(__name__)
 
 ContainerKind = Literal["mp4", "mov", "webm", "matroska", "gif", "webp"]
 QUEUE_FRAMES = 8
@@ -378,6 +381,7 @@ def swap_video(
         container.close()
     result.output_id = plan.output_id
     result.signed = _seal(engine, output_path, kind, target, plan.output_id)
+    log.info("made clip output %s (%s)", plan.output_id, "signed" if result.signed else "not signed")
     return result
 
 
