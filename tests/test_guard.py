@@ -105,6 +105,29 @@ def test_a_frame_is_flagged_by_a_majority_of_the_models(tmp_path: Path) -> None:
     assert both is not None and both.names == ("nsfw_1", "nsfw_3") and both.flagged(painted)
 
 
+class Refuses:
+    """A session that fails the test if it is run."""
+
+    def run(self, *_: object) -> list[np.ndarray]:
+        raise AssertionError("the costliest classifier ran though the first two agreed")
+
+
+def test_the_costliest_model_runs_only_when_the_first_two_disagree(guarded_dir: Path, tmp_path: Path) -> None:
+    clean = draw_faces(640, 480, 1, seed=1)[0]
+    painted = paint_patch(clean, PATCH)
+    loaded = ContentGuard.load("on", guarded_dir, CPU)
+    assert loaded is not None
+    sessions = dict(zip(loaded.names, (session for _, session in loaded._models), strict=True))
+    skipping = ContentGuard({**sessions, "nsfw_3": Refuses()})
+    assert not skipping.flagged(clean) and skipping.flagged(painted)  # nsfw_2 and nsfw_1 agree both times
+    write_guard_models(tmp_path, flagging=["nsfw_1"])
+    split = ContentGuard.load("on", tmp_path, CPU)
+    assert split is not None
+    deciding = dict(zip(split.names, (session for _, session in split._models), strict=True))
+    with pytest.raises(AssertionError, match="costliest"):
+        ContentGuard({**deciding, "nsfw_3": Refuses()}).flagged(painted)  # 1 against 1: nsfw_3 decides
+
+
 def test_a_clip_is_refused_when_over_a_tenth_of_the_sampled_frames_are_flagged(guarded_dir: Path) -> None:
     guard = ContentGuard.load("on", guarded_dir, CPU)
     assert guard is not None
