@@ -30,6 +30,7 @@ from faceswap.models.loader import FaceModels
 from faceswap.pipeline.engine import Engine
 from faceswap.pipeline.labels import DIGITAL_SOURCE_TYPE
 from faceswap.pipeline.png import encode_png as write_png
+from faceswap.pipeline.video import VideoLimits, swap_video
 from faceswap.provenance.credentials import Credentials, Ingredient, build_manifest
 from faceswap.provenance.policy import Provenance
 from faceswap.provenance.report import check_file
@@ -324,3 +325,24 @@ def test_the_cli_signs_and_checks(
     assert cli_main(["provenance", "check", str(out)]) == 0
     text = capsys.readouterr().out
     assert "C2PA manifest: Valid" in text and f"output id {output_id}" in text and "AI: yes" in text
+
+
+@pytest.mark.parametrize(("kind", "signed"), [("mp4", True), ("webm", False)])
+def test_a_clip_is_marked_in_its_frames_and_signed_where_c2pa_supports_the_container(
+    signing_engine: Engine,
+    pair: tuple[bytes, bytes],
+    cert: SigningCertificate,
+    tmp_path: Path,
+    kind: str,
+    signed: bool,
+) -> None:
+    clip = tmp_path / f"in.{kind}"
+    write_clip(clip, kind, frames=8, size=(256, 256), faces=1, audio=False)
+    output = tmp_path / f"out.{kind}"
+    identity = signing_engine.source_identity(pair[0], 1)
+    result = swap_video(signing_engine, identity.embedding, clip, output, VideoLimits(60, 100, 1 << 20))
+    assert result.signed is signed
+    report = check_file(output, [cert.ca.read_text()])
+    assert report.media_type == f"video/{kind}"
+    assert report.c2pa.present is signed and (report.c2pa.state == "Trusted" or not signed)
+    assert report.watermark is not None and report.watermark.output_id == result.output_id

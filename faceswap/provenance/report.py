@@ -18,7 +18,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from faceswap.pipeline.labels import DIGITAL_SOURCE_TYPE, read_label
-from faceswap.provenance.credentials import sniff_media_type
+from faceswap.pipeline.video import MEDIA_TYPES, sniff_container
+from faceswap.provenance.credentials import SIGNABLE_TYPES, sniff_media_type
 from faceswap.provenance.watermark import SERVICE_ID, read_watermark
 
 __all__ = [
@@ -95,11 +96,12 @@ def check_file(data: bytes | Path, trust: list[str] | None = None) -> Provenance
             head = stream.read(64)
     else:
         head = data[:64]
-    media_type = sniff_media_type(head)
-    if isinstance(data, Path) and not (media_type or "").startswith("video/"):
+    kind = sniff_container(head)
+    is_clip = kind in ("mp4", "mov", "webm", "matroska")
+    media_type = sniff_media_type(head) or (MEDIA_TYPES[kind] if kind else None)
+    if isinstance(data, Path) and not is_clip:
         data = data.read_bytes()  # an image: read whole, like the service reads it
     credentials = _read_c2pa(data, media_type, trust or [])
-    is_clip = media_type is not None and media_type.startswith("video/")
     watermark = _read_clip_watermark(data) if is_clip else _read_image_watermark(data)
     label = read_label(data) if isinstance(data, bytes) else None
     return ProvenanceReport(
@@ -114,8 +116,8 @@ def check_file(data: bytes | Path, trust: list[str] | None = None) -> Provenance
 
 
 def _read_c2pa(data: bytes | Path, media_type: str | None, trust: list[str]) -> C2paReport:
-    if media_type is None:
-        return C2paReport(present=False)
+    if media_type is None or media_type not in SIGNABLE_TYPES:
+        return C2paReport(present=False)  # a type C2PA cannot carry (WebM, Matroska) or none at all
     settings = dict(_READ_SETTINGS)
     if trust:
         settings["trust"] = {"user_anchors": "\n".join(trust)}
