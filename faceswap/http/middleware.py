@@ -50,6 +50,15 @@ def _declared_length(scope: Scope) -> int | None:
     return None
 
 
+def _ambiguous_framing(scope: Scope) -> bool:
+    """Both Content-Length and Transfer-Encoding: where the body ends is ambiguous (RFC 9112 6.3)."""
+    names = {name for name, _ in scope.get("headers", ())}
+    return b"content-length" in names and b"transfer-encoding" in names
+
+
+AMBIGUOUS_FRAMING = "The request has both Content-Length and Transfer-Encoding; send only one of them."
+
+
 def _has_body(scope: Scope) -> bool:
     """Whether the request announces a body (a non-zero length, or a transfer coding)."""
     for name, value in scope.get("headers", ()):
@@ -73,6 +82,9 @@ class BodyPolicy:
 
 class RequestGuard:
     """Assigns the request id (honouring a sane X-Request-ID), checks the API key, bounds the body.
+
+    A request with both Content-Length and Transfer-Encoding is answered 400 (INVALID_INPUT) unread, and
+    its connection closed.
 
     Both checks come before a byte of the body is read: a request `authorize(scope)` refuses is
     answered with `unauthorized(path, request_id)`. A path `body.limits` does not name never has its body
@@ -119,6 +131,10 @@ class RequestGuard:
                 message = {**message, "headers": headers}
             await send(message)
 
+        if _ambiguous_framing(scope):
+            _, payload = self.body.invalid(scope["path"], request_id, AMBIGUOUS_FRAMING)
+            await _answer(send_with_id, 400, payload, close)
+            return
         if self.authorize is not None and self.unauthorized is not None and not self.authorize(scope):
             status, payload = self.unauthorized(scope["path"], request_id)
             headers = [(b"www-authenticate", b'Bearer realm="faceswap"')]

@@ -197,6 +197,7 @@ class Engine:
                     identities[assignment.source_index].embedding,
                     recoveries,
                     quality,
+                    checkpoint,
                 )
         checkpoint()
         image, output_id = self._finish(frame, output_format, target, clock)
@@ -362,9 +363,15 @@ class Engine:
         embedding: np.ndarray,
         recoveries: list[str],
         quality: Quality = DEFAULT_QUALITY,
+        *,
+        checkpoint: Checkpoint | None = None,
     ) -> None:
-        """Swap `embedding`'s identity onto `face`, in place in `frame` (a frame the caller owns)."""
-        self._swap_into(frame, face, embedding, recoveries, quality)
+        """Swap `embedding`'s identity onto `face`, in place in `frame` (a frame the caller owns).
+
+        `checkpoint()` runs before each model run (every pixel-boost tile, mask and restoration) and raises
+        to stop, so a deadline or a cancel ends the work within one model run.
+        """
+        self._swap_into(frame, face, embedding, recoveries, quality, checkpoint or _no_checkpoint)
 
     def _detect(self, frame: np.ndarray, recoveries: list[str]) -> list[Face]:
         def attempt(longest: int) -> Callable[[], list[Face]]:
@@ -401,19 +408,26 @@ class Engine:
         embedding: np.ndarray,
         recoveries: list[str],
         quality: Quality = DEFAULT_QUALITY,
+        checkpoint: Checkpoint = _no_checkpoint,
     ) -> None:
-        """Swap one face in place: align, (mask), swap the tiles, (mask, colour), paste back."""
+        """Swap one face in place: align, (mask), swap the tiles, (mask, colour), paste back.
+
+        `checkpoint` runs before every model run, so the deadline can stop the work inside a face.
+        """
         crop, matrix = align_face(frame, face.keypoints, quality.pixel_boost)
         face_mask = quality.face_mask
         mask = self._target_mask(crop, face_mask) if face_mask else None
-        swapped = self._swap_crop(crop, identity_latent(embedding, self.models.swapper.emap), recoveries)
+        latent = identity_latent(embedding, self.models.swapper.emap)
+        swapped = self._swap_crop(crop, latent, recoveries, checkpoint)
         if face_mask and "region" in face_mask.types:
+            checkpoint()
             parsed = region_mask(self.optional.session(PARSER.name), swapped, face_mask.regions)
             mask = parsed if mask is None else combine_masks([mask, parsed])
         if quality.color_match:
             swapped = match_colors(swapped, crop, crop_mask(crop.shape[0]) if mask is None else mask)
         _apply(frame, paste_back(frame, swapped, matrix, mask))
         if quality.face_enhancer is not None:
+            checkpoint()
             self._enhance_into(frame, face, quality.face_enhancer, face_mask or FaceMask())
 
     def _enhance_into(self, frame: np.ndarray, face: Face, enhancer: Enhancer, face_mask: FaceMask) -> None:
@@ -435,9 +449,16 @@ class Engine:
             masks.append(occlusion_mask(self.optional.session(OCCLUDER.name), crop))
         return combine_masks(masks) if masks else None
 
-    def _swap_crop(self, crop: Frame, latent: np.ndarray, recoveries: list[str]) -> Frame:
-        """The swapped crop (pixel boost's tiles when larger than 128), with out-of-memory recovery."""
+    def _swap_crop(
+        self, crop: Frame, latent: np.ndarray, recoveries: list[str], checkpoint: Checkpoint = _no_checkpoint
+    ) -> Frame:
+        """The swapped crop (pixel boost's tiles when larger than 128), with out-of-memory recovery;
+        `checkpoint` before every tile."""
         swapper = self.models.swapper
+
+        def swap_tile(model: Swapper, tile: Frame, options: ort.RunOptions | None) -> Frame:
+            checkpoint()
+            return swap_crop(model.session, model.input_names, tile, latent, options)
 
         def attempt(options: ort.RunOptions | None, on_cpu: bool = False) -> Callable[[], np.ndarray]:
             def run() -> np.ndarray:
@@ -445,9 +466,7 @@ class Engine:
                 if self.failpoints.hit("swap_oom"):
                     raise allocation_failure("Conv")
                 model = self._cpu_swapper() if on_cpu else swapper
-                return swap_boosted(
-                    crop, lambda tile: swap_crop(model.session, model.input_names, tile, latent, options)
-                )
+                return swap_boosted(crop, lambda tile: swap_tile(model, tile, options))
 
             return run
 

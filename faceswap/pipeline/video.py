@@ -3,9 +3,15 @@
 demux + decode (thread) ─▶ queue ─▶ (guard, a frame a second) → detect → follow → swap → watermark
     (caller's thread) ─▶ queue ─▶ encode + mux (thread) ─▶ (with a certificate) sign the C2PA manifest
 
-The container is recognised by its first bytes, its header checked against the limits before any frame is
-decoded. Audio packets ride the same queues untouched, so they are muxed in their original order. Frames keep
-their timestamps and the stream its time base; frames without the chosen face are only watermarked.
+The container is recognised by its first bytes and measured before any frame is decoded: it is opened with no
+decoder allowed (FFmpeg's stream probe would otherwise decode a frame of every track), at most MAX_STREAMS
+streams are read, and the first video stream's frames are counted from its packets. Only that stream and the
+first audio stream are ever read; every decoded frame's real size is checked by the decoder itself
+(``max_pixels``) before its picture is allocated, and the pixels a clip decodes in all are capped. Audio
+packets ride the same queues untouched, so they are muxed in their original order. Frames keep their
+timestamps and the stream its time base; frames without the chosen face are only watermarked. A clip
+whose streams cannot be carried into the output (timestamps that go backwards, a codec its container does
+not allow) is INVALID_IMAGE, logged with the reason.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Literal
@@ -33,6 +39,7 @@ from faceswap.provenance.credentials import Ingredient, sniff_media_type
 from faceswap.provenance.guard import ClipSampler
 
 __all__ = [
+    "MAX_STREAMS",
     "ContainerKind",
     "VideoInfo",
     "VideoLimits",
@@ -45,6 +52,10 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 ContainerKind = Literal["mp4", "mov", "webm", "matroska", "gif", "webp"]
+MAX_STREAMS = 16
+"""Streams a clip may hold in all; FFmpeg reads one past it (``max_streams``), so more is refused unread."""
+_PROBE_OPTIONS = {"codec_whitelist": "none", "max_streams": str(MAX_STREAMS + 1)}
+"""Open a container without opening a decoder: the stream probe reads headers and packets, never pictures."""
 QUEUE_FRAMES = 8
 """Frames (or audio packets) waiting between two stages: the memory bound of the pipeline."""
 POLL_SECONDS = 0.1
@@ -73,6 +84,17 @@ _FORMATS: dict[ContainerKind, str] = {
     "gif": "gif",
     "webp": "webp",
 }
+_AUDIO_CODECS: dict[ContainerKind, frozenset[str] | None] = {
+    "mp4": frozenset({"aac", "mp3", "opus", "ac3", "eac3", "alac", "flac"}),
+    "mov": frozenset(
+        {"aac", "mp3", "alac", "ac3", "eac3", "pcm_s16le", "pcm_s16be", "pcm_s24le", "pcm_f32le"}
+    ),
+    "webm": frozenset({"opus", "vorbis"}),
+    "matroska": None,
+    "gif": frozenset(),
+    "webp": frozenset(),
+}
+"""Audio codecs each output container carries (None: any); the audio is copied, never re-encoded."""
 
 Progress = Callable[[int, int], None]
 Checkpoint = Callable[[], None]
@@ -85,6 +107,7 @@ class VideoLimits:
     seconds: float
     frames: int
     pixels: int
+    total_pixels: int = 1800 * 1920 * 1080
 
 
 @dataclass(frozen=True)
@@ -99,6 +122,8 @@ class VideoInfo:
     frames: int
     seconds: float
     has_audio: bool
+    audio_codec: str | None = None
+    streams: int = 1
 
 
 @dataclass
@@ -150,19 +175,48 @@ def _too_large(what: str) -> SwapError:
     return SwapError(ErrorCode.IMAGE_TOO_LARGE, f"The target video is too large: {what}.")
 
 
+def _refused(reason: str) -> SwapError:
+    """INVALID_IMAGE for a clip whose streams cannot be read or carried as they are, logged with why."""
+    log.warning("clip refused: %s", reason)
+    return SwapError(ErrorCode.INVALID_IMAGE, f"The target video cannot be processed: {reason}.")
+
+
+_VIDEO_CODECS = frozenset({"h264", "hevc", "vp8", "vp9", "av1", "gif", "mpeg4", "mjpeg"})
+
+
 def _open(path: Path, role: str) -> tuple[ContainerKind, Any]:
+    """The container, opened without a decoder; INVALID_IMAGE unless its first stream is a video we read."""
     with path.open("rb") as handle:
         kind = sniff_container(handle.read(64))
     if kind is None:
         raise _not_a_video(role)
     try:
-        container = av.open(str(path), "r")
-    except (av.FFmpegError, ValueError) as exc:
+        container = av.open(str(path), "r", container_options=dict(_PROBE_OPTIONS))
+    except (av.FFmpegError, ValueError, OverflowError) as exc:
         raise _not_a_video(role) from exc
-    if not container.streams.video:
+    try:
+        if not container.streams.video:
+            raise _not_a_video(role)
+        if len(container.streams) > MAX_STREAMS:
+            raise _refused(f"it holds more than {MAX_STREAMS} streams")
+        codec = container.streams.video[0].codec_context
+        if codec is None or codec.name not in _VIDEO_CODECS:
+            raise _refused(f"its video codec ({codec.name if codec else 'unknown'}) is not one we read")
+    except SwapError:
         container.close()
-        raise _not_a_video(role)
+        raise
     return kind, container
+
+
+def _count_frames(container: Any, limits: VideoLimits) -> int:
+    """The first video stream's frames, counted from its packets (no decode), up to one past the cap."""
+    count = 0
+    for packet in container.demux(container.streams.video[0]):
+        if packet.size:
+            count += 1
+            if count > limits.frames:
+                break
+    return count
 
 
 def _header_info(kind: ContainerKind, container: Any) -> VideoInfo:
@@ -175,6 +229,7 @@ def _header_info(kind: ContainerKind, container: Any) -> VideoInfo:
     else:
         seconds = 0.0
     frames = int(stream.frames) or round(seconds * float(fps))
+    audio = container.streams.audio[0] if container.streams.audio else None
     return VideoInfo(
         kind=kind,
         width=int(stream.codec_context.width),
@@ -183,12 +238,14 @@ def _header_info(kind: ContainerKind, container: Any) -> VideoInfo:
         time_base=Fraction(stream.time_base or Fraction(1, 1000)),
         frames=frames,
         seconds=seconds,
-        has_audio=bool(container.streams.audio),
+        has_audio=audio is not None,
+        audio_codec=audio.codec_context.name if audio is not None and audio.codec_context else None,
+        streams=len(container.streams),
     )
 
 
 def check_limits(info: VideoInfo, limits: VideoLimits) -> None:
-    """IMAGE_TOO_LARGE when the header shows more seconds, frames or pixels per frame than allowed."""
+    """IMAGE_TOO_LARGE when the header shows more seconds, frames, pixels per frame or in all than allowed."""
     if info.width <= 0 or info.height <= 0:
         raise SwapError(ErrorCode.INVALID_IMAGE, "The target video's frames have no size.")
     if info.width * info.height > limits.pixels:
@@ -197,13 +254,29 @@ def check_limits(info: VideoInfo, limits: VideoLimits) -> None:
         raise _too_large(f"{info.seconds:.1f} seconds, over {limits.seconds:g}")
     if info.frames > limits.frames:
         raise _too_large(f"{info.frames} frames, over {limits.frames}")
+    if info.frames * info.width * info.height > limits.total_pixels:
+        raise _too_large(
+            f"{info.frames} frames of {info.width}x{info.height}, over {limits.total_pixels} pixels in all"
+        )
+    if info.has_audio:
+        allowed = _AUDIO_CODECS[info.kind]
+        if allowed is not None and info.audio_codec not in allowed:
+            raise _refused(f"its audio ({info.audio_codec}) cannot be carried in a {info.kind} file")
 
 
 def probe_video(path: Path, limits: VideoLimits, role: str = "target") -> VideoInfo:
-    """The header of a clip, checked against `limits`; INVALID_IMAGE when it is not a video we read."""
+    """The clip measured without decoding a frame, checked against `limits`; INVALID_IMAGE when unreadable.
+
+    Cheap whatever the file holds (no decoder is opened, at most MAX_STREAMS streams are read, packets are
+    counted, not decoded), yet it reads the file: call it off the event loop.
+    """
     kind, container = _open(path, role)
     try:
         info = _header_info(kind, container)
+        check_limits(info, limits)
+        info = replace(info, frames=_count_frames(container, limits))
+    except (av.FFmpegError, ValueError, OverflowError) as exc:
+        raise _refused("its packets could not be read") from exc
     finally:
         container.close()
     check_limits(info, limits)
@@ -271,29 +344,71 @@ def _get(source: queue.Queue[Any], stop: threading.Event) -> Any:
                 return _END
 
 
-def _decode(container: Any, limits: VideoLimits, out: queue.Queue[Any], stop: threading.Event) -> None:
-    """Demux and decode into `out`: ("video", pixels, pts, time_base) and ("audio", packet) in file order."""
+@dataclass
+class _Decoded:
+    """What the decoder has let through so far: frames, pixels, and the last timestamps."""
+
+    frames: int = 0
+    pixels: int = 0
+    video_pts: int | None = None
+    audio_dts: int | None = None
+
+
+def _check_frame(frame: Any, info: VideoInfo, limits: VideoLimits, seen: _Decoded) -> None:
+    """Refuse a decoded frame before it is converted: its real size, the totals, and its timestamp."""
+    if frame.width != info.width or frame.height != info.height:
+        if frame.width * frame.height > limits.pixels:
+            raise _too_large(f"a {frame.width}x{frame.height} frame, over {limits.pixels} pixels each")
+        raise _refused(
+            f"its frames change size ({info.width}x{info.height}, then {frame.width}x{frame.height})"
+        )
+    seen.frames += 1
+    seen.pixels += frame.width * frame.height
+    seconds = float(frame.time) if frame.time is not None else 0.0
+    if seen.frames > limits.frames or seconds > limits.seconds or seen.pixels > limits.total_pixels:
+        raise _too_large(
+            f"over {limits.frames} frames, {limits.seconds:g} seconds or {limits.total_pixels} pixels"
+        )
+    if frame.pts is None or (seen.video_pts is not None and frame.pts <= seen.video_pts):
+        raise _refused("its video timestamps are missing or go backwards")
+    seen.video_pts = frame.pts
+
+
+def _check_audio(packet: Any, seen: _Decoded) -> None:
+    if packet.dts is None or (seen.audio_dts is not None and packet.dts < seen.audio_dts):
+        raise _refused("its audio timestamps are missing or go backwards")
+    seen.audio_dts = packet.dts
+
+
+def _decode(
+    container: Any, info: VideoInfo, limits: VideoLimits, out: queue.Queue[Any], stop: threading.Event
+) -> None:
+    """Demux and decode into `out`: ("video", pixels, pts, time_base) and ("audio", packet) in file order.
+
+    The decoder refuses a picture over `limits.pixels` before allocating it (FFmpeg's ``max_pixels``).
+    """
     video = container.streams.video[0]
     video.thread_type = "AUTO"
+    video.codec_context.options = {"max_pixels": str(limits.pixels)}
     streams = [video, *container.streams.audio[:1]]
-    count = 0
+    seen = _Decoded()
     try:
         for packet in container.demux(streams):
             if packet.stream.type == "audio":
-                if packet.size and not _put(out, ("audio", packet), stop):
-                    return
+                if packet.size:
+                    _check_audio(packet, seen)
+                    if not _put(out, ("audio", packet), stop):
+                        return
                 continue
             for frame in packet.decode():
-                count += 1
-                seconds = float(frame.time) if frame.time is not None else 0.0
-                if count > limits.frames or seconds > limits.seconds:
-                    raise _too_large(f"over {limits.frames} frames or {limits.seconds:g} seconds")
+                _check_frame(frame, info, limits, seen)
                 item = ("video", frame.to_ndarray(format="bgr24"), frame.pts, frame.time_base)
                 if not _put(out, item, stop):
                     return
     except SwapError as exc:
         _put(out, ("error", exc), stop)
-    except (av.FFmpegError, ValueError) as exc:
+    except (av.FFmpegError, ValueError, OverflowError) as exc:
+        log.warning("clip refused: it could not be decoded (%s)", exc)
         failure = SwapError(ErrorCode.INVALID_IMAGE, "The target video could not be decoded.")
         failure.__cause__ = exc
         _put(out, ("error", failure), stop)
@@ -335,6 +450,11 @@ def _encode(
             output.mux(stream.encode(frame))
         if not stop.is_set():
             output.mux(stream.encode(None))
+    except (av.FFmpegError, ValueError, OverflowError) as exc:  # the copied packets or timestamps refused
+        failure = _refused(f"its streams could not be written back as they are ({exc})")
+        failure.__cause__ = exc
+        errors.append(failure)
+        stop.set()
     except Exception as exc:  # reported to the caller's thread, which raises it
         errors.append(exc)
         stop.set()
@@ -360,17 +480,19 @@ def swap_video(
     and the caller removes it).
     """
     engine.require_models(quality)
-    kind, container = _open(target, "target")
+    info = probe_video(target, limits)
+    _, container = _open(target, "target")
     try:
-        info = _header_info(kind, container)
-        check_limits(info, limits)
         marks = engine.provenance
         plan = _Plan(
             embedding, target_index, reference, min_similarity, quality, output_id=marks.new_output_id()
         )
         plan.guard = marks.clip_sampler(float(info.fps), info.frames)
         audio = container.streams.audio[0] if container.streams.audio else None
-        output, stream, audio_out = _open_output(output_path, kind, info, audio)
+        try:
+            output, stream, audio_out = _open_output(output_path, info.kind, info, audio)
+        except (av.FFmpegError, ValueError) as exc:
+            raise _refused(f"its streams cannot be written as a {info.kind} file") from exc
         try:
             result = _run(
                 engine, container, (output, stream, audio_out), info, limits, plan, progress, checkpoint
@@ -380,7 +502,7 @@ def swap_video(
     finally:
         container.close()
     result.output_id = plan.output_id
-    result.signed = _seal(engine, output_path, kind, target, plan.output_id)
+    result.signed = _seal(engine, output_path, info.kind, target, plan.output_id)
     log.info("made clip output %s (%s)", plan.output_id, "signed" if result.signed else "not signed")
     return result
 
@@ -412,7 +534,9 @@ def _run(
     swapped: queue.Queue[Any] = queue.Queue(QUEUE_FRAMES)
     stop = threading.Event()
     errors: list[BaseException] = []
-    decoder = threading.Thread(target=_decode, args=(container, limits, decoded, stop), name="video-decode")
+    decoder = threading.Thread(
+        target=_decode, args=(container, info, limits, decoded, stop), name="video-decode"
+    )
     encoder = threading.Thread(target=_encode, args=(*sink, swapped, stop, errors), name="video-encode")
     decoder.start()
     encoder.start()
@@ -427,6 +551,8 @@ def _run(
         decoder.join()
         encoder.join()
     if errors:
+        if isinstance(errors[0], SwapError):
+            raise errors[0]
         raise SwapError(ErrorCode.INTERNAL, "The swapped video could not be written.") from errors[0]
     result.timings_ms["video"] = round((time.perf_counter() - started) * 1000.0, 2)
     return result
@@ -456,7 +582,9 @@ def _swap_frames(
             faces = engine.detect(pixels, result.recoveries)
             chosen = _chosen_faces(engine, pixels, faces, plan)
             for face in chosen:
-                engine.swap_face(pixels, face, plan.embedding, result.recoveries, plan.quality)
+                engine.swap_face(
+                    pixels, face, plan.embedding, result.recoveries, plan.quality, checkpoint=checkpoint
+                )
             pixels = engine.provenance.mark(pixels, plan.output_id)
             result.frames += 1
             result.swapped_frames += bool(chosen)
