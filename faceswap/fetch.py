@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
 import socket
 import ssl
@@ -232,21 +233,25 @@ def _declared_length(response: httpx.Response) -> int | None:
 async def _read_body(
     response: httpx.Response, limit: int, role: str, require: Callable[[bytes, str], None] = _require_image
 ) -> bytes:
-    """The body, counted while it streams, stopped at the first byte over the limit or a non-image start."""
+    """The body, counted while it streams, stopped at the first byte over the limit or a non-image start.
+
+    It is held once: a BytesIO grows in place and hands over its buffer (a bytearray would be copied).
+    """
     declared = _declared_length(response)
     if declared is not None and declared > limit:
         raise image_too_large(image_label(role), limit)
-    body = bytearray()
-    sniffed = False
+    body = io.BytesIO()
+    head = b""
     async for chunk in response.aiter_raw():
-        body += chunk
-        if len(body) > limit:
+        if body.tell() + len(chunk) > limit:
             raise image_too_large(image_label(role), limit)
-        if not sniffed and len(body) >= _SNIFF_BYTES:
-            require(bytes(body[:_SNIFF_BYTES]), role)
-            sniffed = True
-    require(bytes(body[:_SNIFF_BYTES]), role)
-    return bytes(body)
+        body.write(chunk)
+        if len(head) < _SNIFF_BYTES:
+            head += chunk[: _SNIFF_BYTES - len(head)]
+            if len(head) >= _SNIFF_BYTES:
+                require(head, role)
+    require(head, role)
+    return body.getvalue()
 
 
 @contextlib.contextmanager
