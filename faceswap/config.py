@@ -113,6 +113,20 @@ class Settings(BaseSettings):
     request_timeout: float = Field(90.0, gt=0, le=3600, description="Seconds a request may take in all.")
     max_concurrency: int = Field(1, ge=1, le=64, description="Swaps run at once (per accelerator).")
     max_queue: int = Field(8, ge=0, le=10_000, description="Requests that may wait; beyond it: BUSY.")
+    max_request_cost: int = Field(
+        256,
+        ge=0,
+        le=10_000_000,
+        description="Most model runs one photo swap may take (faces x pixel-boost tiles, masks, "
+        "restoration); over it: COST_LIMIT_EXCEEDED. 0: no limit.",
+    )
+    seconds_per_run: float = Field(
+        0.25,
+        gt=0,
+        le=60,
+        description="Seconds one model run is expected to take here, for a job's deadline "
+        "proportional to its cost.",
+    )
     drain_timeout: float = Field(
         30.0, ge=0, le=600, description="Seconds in-flight requests get on shutdown."
     )
@@ -163,6 +177,13 @@ class Settings(BaseSettings):
     max_video_frames: int = Field(3600, ge=1, le=1_000_000, description="Most frames a video may have.")
     max_video_pixels: int = Field(
         1920 * 1080, ge=4096, le=50_000_000, description="Largest video frame accepted, in pixels."
+    )
+    max_video_total_pixels: int = Field(
+        1800 * 1920 * 1080,
+        ge=4096,
+        le=10**12,
+        description="Most pixels a clip may decode in all (frames x frame size); the default is a minute of "
+        "1080p at 30 fps.",
     )
     max_video_bytes: int = Field(200 * MiB, ge=1024, description="Largest video file accepted, in bytes.")
     job_timeout: float = Field(1800.0, gt=0, le=86_400, description="Seconds a job may swap for.")

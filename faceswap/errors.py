@@ -68,6 +68,7 @@ class ErrorCode(StrEnum):
     JOB_NOT_FOUND = "JOB_NOT_FOUND"
     DELIVERY_FAILED = "DELIVERY_FAILED"
     CONTENT_REFUSED = "CONTENT_REFUSED"
+    COST_LIMIT_EXCEEDED = "COST_LIMIT_EXCEEDED"
 
 
 ERROR_STATUS: dict[ErrorCode, int] = {
@@ -89,6 +90,7 @@ ERROR_STATUS: dict[ErrorCode, int] = {
     ErrorCode.JOB_NOT_FOUND: 404,
     ErrorCode.DELIVERY_FAILED: 502,
     ErrorCode.CONTENT_REFUSED: 422,
+    ErrorCode.COST_LIMIT_EXCEEDED: 422,
 }
 
 

@@ -17,7 +17,7 @@ from faceswap.config import Settings
 from faceswap.errors import ErrorCode, SwapError, image_label, image_too_large
 from faceswap.fetch import ImageFetcher
 from faceswap.lifecycle import ModelLifecycle
-from faceswap.limiter import Limiter, busy
+from faceswap.limiter import Limiter, Share, busy
 from faceswap.metrics import Metrics
 from faceswap.pipeline.encode import encode_image, to_base64
 from faceswap.pipeline.preview import annotate_faces
@@ -94,12 +94,15 @@ class SwapService:
         self.fetcher = fetcher
         self.limiter = Limiter(settings.max_concurrency, settings.max_queue)
         self._executor = ThreadPoolExecutor(max_workers=settings.max_concurrency, thread_name_prefix="swap")
+        # a thread per job that may hold or wait for a slot, so a job lending its slot never blocks a request
+        self._job_executor = ThreadPoolExecutor(max_workers=settings.max_jobs, thread_name_prefix="job")
         self._inflight: set[asyncio.Task[Any]] = set()
         self._stopped = False
 
     def close(self) -> None:
         """Stop the worker threads once their jobs end, without waiting for them (the drain did that)."""
         self._executor.shutdown(wait=False, cancel_futures=True)
+        self._job_executor.shutdown(wait=False, cancel_futures=True)
 
     async def drain(self, timeout: float) -> None:
         """Wait up to `timeout` seconds for admitted requests to finish, then stop the rest: each answers
@@ -299,27 +302,40 @@ class SwapService:
             images.update(await self.fetcher.fetch_all(urls))
         return images
 
-    async def run_blocking(self, job: Callable[[Callable[[], None]], T], deadline: float) -> T:
+    async def run_blocking(
+        self, job: Callable[[Callable[[], None]], T], deadline: float, share: Share = "request"
+    ) -> T:
         """Run `job(checkpoint)` on a worker thread under the limiter.
 
         The slot is held until the thread really finishes, even when the caller stops waiting
         (deadline, client gone): a limit of 1 stays 1. `checkpoint` raises TIMEOUT once the
-        deadline passed or the caller gave up, so abandoned work stops at the next stage.
+        deadline passed or the caller gave up, so abandoned work stops at the next stage; the engine
+        calls it before every model run. With `share="job"` (a job's work) `checkpoint` also lends the
+        slot to any request waiting for one and takes it back after (limiter.py: how slots are shared).
         """
-        await self.limiter.acquire()
+        slot = await self.limiter.acquire(share)
         loop = asyncio.get_running_loop()
         abandoned = threading.Event()
+        held = [slot]
 
-        def checkpoint() -> None:
+        def stop_if_due() -> None:
             if abandoned.is_set() or time.monotonic() > deadline:
                 raise SwapError(ErrorCode.TIMEOUT, "The request ran out of time and was stopped.")
 
+        def checkpoint() -> None:
+            stop_if_due()
+            if share == "job" and self.limiter.waiting:
+                lent = asyncio.run_coroutine_threadsafe(self.limiter.yield_to_requests(held[0]), loop)
+                held[0] = lent.result()
+                stop_if_due()
+
+        executor = self._job_executor if share == "job" else self._executor
         try:
-            future: Future[T] = self._executor.submit(job, checkpoint)
+            future: Future[T] = executor.submit(job, checkpoint)
         except BaseException:
-            self.limiter.release()
+            self.limiter.release(slot)
             raise
-        future.add_done_callback(lambda _: loop.call_soon_threadsafe(self.limiter.release))
+        future.add_done_callback(lambda _: loop.call_soon_threadsafe(self.limiter.release, held[0]))
         try:
             result = await asyncio.wrap_future(future)
         except SwapError as exc:

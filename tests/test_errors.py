@@ -20,6 +20,7 @@ CONTRACT = {
     "JOB_NOT_FOUND": 404,  # the jobs routes (README, "Jobs and video")
     "DELIVERY_FAILED": 502,  # a job's result upload or webhook (README, "Webhooks")
     "CONTENT_REFUSED": 422,  # the content guard (contract, "Content guard and provenance")
+    "COST_LIMIT_EXCEEDED": 422,  # FACESWAP_MAX_REQUEST_COST (README)
 }
 
 

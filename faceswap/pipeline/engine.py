@@ -37,6 +37,7 @@ from faceswap.pipeline.blend import Patch, crop_mask, paste_back
 from faceswap.pipeline.boost import swap_boosted
 from faceswap.pipeline.budget import DecodeBudget
 from faceswap.pipeline.color import match_colors
+from faceswap.pipeline.cost import cost_of, refuse_over
 from faceswap.pipeline.decode import decode_image, fit_within
 from faceswap.pipeline.detect import Face, detect_faces, pick_face
 from faceswap.pipeline.embed import embed_face, identity_latent
@@ -182,6 +183,7 @@ class Engine:
             assignments = plan_assignments(
                 faces, source_index=source_index, target_index=target_index, pairs=pairs
             )
+        refuse_over(cost_of(quality, len(assignments)), self.settings.max_request_cost)
         identities = {
             index: self.source_identity(
                 source, index, clock=clock, recoveries=recoveries, digest=digest, frame=source_frame

@@ -12,6 +12,7 @@ export type ContractErrorCode =
   | "NO_FACE"
   | "FACE_INDEX_OUT_OF_RANGE"
   | "MODEL_NOT_INSTALLED"
+  | "COST_LIMIT_EXCEEDED"
   | "OUT_OF_MEMORY"
   | "BUSY"
   | "NOT_READY"
@@ -47,6 +48,7 @@ export const CONTRACT_STATUS: Readonly<Record<ContractErrorCode, number>> = {
   NO_FACE: 422,
   FACE_INDEX_OUT_OF_RANGE: 422,
   MODEL_NOT_INSTALLED: 422,
+  COST_LIMIT_EXCEEDED: 422,
   OUT_OF_MEMORY: 503,
   BUSY: 503,
   NOT_READY: 503,
