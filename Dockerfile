@@ -72,7 +72,17 @@ RUN case "$FACESWAP_MODELS" in \
 
 # The service: every package of requirements.lock, the same lock `make run` and `make test` install.
 FROM python AS service
-ENV PORT=8000
+# `uvicorn main_fixed:app` (the seed's command) gets the limits `python main_fixed.py` sets: the header
+# deadline protocol, 64 KiB heads, 64 connections, a 5 s keep-alive and a 30 s drain (uvicorn reads UVICORN_*).
+ENV PORT=8000 \
+    UVICORN_HOST=0.0.0.0 \
+    UVICORN_PORT=8000 \
+    UVICORN_HTTP=faceswap.http.connection:BoundedH11Protocol \
+    UVICORN_H11_MAX_INCOMPLETE_EVENT_SIZE=65536 \
+    UVICORN_LIMIT_CONCURRENCY=64 \
+    UVICORN_TIMEOUT_KEEP_ALIVE=5 \
+    UVICORN_TIMEOUT_GRACEFUL_SHUTDOWN=30 \
+    UVICORN_SERVER_HEADER=false
 COPY requirements.lock /tmp/
 RUN pip install --require-hashes --no-deps --only-binary :all: -r /tmp/requirements.lock \
     && rm /tmp/requirements.lock

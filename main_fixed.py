@@ -24,6 +24,7 @@ def main() -> int:
         return 2
     settings = app.state.settings
     limits = ConnectionLimits.from_settings(settings)
+    app.state.connection_limits = limits
     drain = app.state.drain
     asyncio.run(serve(app, address, settings.log_level.lower(), settings.drain_timeout, limits, drain))
     return 0

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import signal
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -28,12 +30,15 @@ from faceswap.http.jobs import job_body_limits, job_router
 from faceswap.http.middleware import BodyPolicy, RequestGuard
 from faceswap.http.probes import probe_router
 from faceswap.http.routes import FIELDS_BYTES, body_limits, work_router
+from faceswap.http.server import missing_server_limits
 from faceswap.jobs import JobManager
 from faceswap.lifecycle import ModelLifecycle
 from faceswap.logs import configure_logging
 from faceswap.metrics import Metrics, RequestMetrics
 from faceswap.runtime.failpoints import Failpoints
 from faceswap.service import SwapService
+
+log = logging.getLogger(__name__)
 
 __all__ = ["create_app"]
 
@@ -56,6 +61,20 @@ def _drain_on_sigterm(lifecycle: ModelLifecycle) -> None:
             previous(signum, frame)
 
     signal.signal(signal.SIGTERM, handler)
+
+
+def _warn_without_server_limits(app: FastAPI) -> None:
+    """Once at start: say so when the server was not started with our connection limits (``uvicorn
+    main_fixed:app`` without the image's UVICORN_* settings)."""
+    if getattr(app.state, "connection_limits", None) is not None:
+        return
+    missing = missing_server_limits(os.environ)
+    if missing:
+        log.warning(
+            "the server may run without this service's connection limits (header deadline and size, "
+            "connection cap, drain): set %s as the image does, or start it with `python main_fixed.py`",
+            ", ".join(missing),
+        )
 
 
 def _drainer(app: FastAPI, lifecycle: ModelLifecycle, timeout: float) -> Callable[[], Awaitable[None]]:
@@ -84,6 +103,7 @@ def _lifespan(
         app.state.service = service
         app.state.jobs = jobs = JobManager(service)
         _drain_on_sigterm(lifecycle)
+        _warn_without_server_limits(app)
         loader = asyncio.create_task(lifecycle.run(), name="model-loader")
         try:
             yield
