@@ -25,6 +25,7 @@ import time
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from fractions import Fraction
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -35,6 +36,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from faceswap.testing.clips import write_clip
 from faceswap.testing.synthetic import draw_faces, write_models
 
 MiB = 1024 * 1024
@@ -352,6 +354,103 @@ def redirector() -> Iterator[int]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+# ---------------------------------------------------------------------------------------------------
+# Clips that attack the decoder: made here with PyAV (and a hand-written GIF), never shipped.
+
+
+def _jpeg(width: int, height: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("L", (width, height), 128).save(buffer, "JPEG", quality=30)
+    return buffer.getvalue()
+
+
+def _mjpeg_mkv(tracks: int, size: tuple[int, int], frame: bytes, pts: list[int] | None = None) -> bytes:
+    """A Matroska file of `tracks` MJPEG tracks whose header says `size`, each carrying the JPEG `frame`
+    once at each of `pts` (default: once, at 0), in decoding order 0, 1, 2, …"""
+    import av
+
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / "clip.mkv"
+        with av.open(str(path), "w", format="matroska") as output:
+            streams = []
+            for _ in range(tracks):
+                stream = output.add_stream("mjpeg", rate=25)
+                stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuvj420p"
+                streams.append(stream)
+            for number, stamp in enumerate(pts or [0]):
+                for stream in streams:
+                    packet = av.Packet(frame)
+                    packet.stream, packet.time_base = stream, Fraction(1, 25)
+                    packet.dts, packet.pts = number, stamp
+                    output.mux(packet)
+        return path.read_bytes()
+
+
+def lying_header_clip() -> bytes:
+    """An MKV whose header says 320x240 and whose one frame is 8000x4000."""
+    return _mjpeg_mkv(1, (320, 240), _jpeg(8000, 4000))
+
+
+def many_tracks_clip(tracks: int = 400) -> bytes:
+    """An MKV of `tracks` 1080p video tracks, one frame each."""
+    return _mjpeg_mkv(tracks, (1920, 1080), _jpeg(1920, 1080))
+
+
+def huge_frame_clip() -> bytes:
+    """A single-frame 7680x4320 clip (its header says so)."""
+    return _mjpeg_mkv(1, (7680, 4320), _jpeg(7680, 4320))
+
+
+def backwards_clip() -> bytes:
+    """A 64x64 MKV whose eight frames' timestamps go backwards."""
+    return _mjpeg_mkv(1, (64, 64), _jpeg(64, 64), [100 - 10 * number for number in range(8)])
+
+
+def webm_with_aac() -> bytes:
+    """A Matroska clip with AAC audio whose EBML DocType says webm."""
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / "clip.mp4"
+        write_clip(path, "mp4", frames=4, size=(64, 64), faces=0, audio=True)
+        import av
+
+        mkv = Path(scratch) / "clip.mkv"
+        with av.open(str(path)) as source, av.open(str(mkv), "w", format="matroska") as output:
+            video = output.add_stream_from_template(source.streams.video[0])
+            audio = output.add_stream_from_template(source.streams.audio[0])
+            for packet in source.demux():
+                if packet.dts is None:
+                    continue
+                packet.stream = video if packet.stream.type == "video" else audio
+                output.mux(packet)
+        data = mkv.read_bytes()
+    return data.replace(b"\x42\x82\x88matroska", b"\x42\x82\x88webm\x00\x00\x00\x00", 1)
+
+
+def patched_sample_count() -> bytes:
+    """An MP4 whose video sample count (stsz) claims far more samples than the file holds."""
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / "clip.mp4"
+        write_clip(path, "mp4", frames=4, size=(64, 64), faces=0, audio=False)
+        data = bytearray(path.read_bytes())
+    at = data.index(b"stsz") + 12  # size(4) "stsz" version+flags(4) sample_size(4) -> sample_count
+    data[at : at + 4] = (0x7FFFFFFF).to_bytes(4, "big")
+    return bytes(data)
+
+
+def one_pixel_gif(frames: int = 3000, size: tuple[int, int] = (1920, 1080)) -> bytes:
+    """A GIF with a `size` screen and `frames` frames of one pixel each (a few tens of KB)."""
+    width, height = size
+    screen = b"GIF89a" + width.to_bytes(2, "little") + height.to_bytes(2, "little") + b"\x80\x00\x00"
+    palette = b"\x00\x00\x00\xff\xff\xff"
+    loop = b"\x21\xff\x0bNETSCAPE2.0\x03\x01\x00\x00\x00"
+    one = (
+        b"\x21\xf9\x04\x00\x02\x00\x00\x00"  # 20 ms
+        + b"\x2c\x00\x00\x00\x00\x01\x00\x01\x00\x00"  # a 1x1 image at the corner
+        + b"\x02\x02\x44\x01\x00"  # LZW: clear, pixel 0, end
+    )
+    return screen + palette + loop + one * frames + b"\x3b"
 
 
 # ---------------------------------------------------------------------------------------------------

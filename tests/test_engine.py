@@ -14,6 +14,7 @@ from faceswap.errors import ErrorCode, SwapError
 from faceswap.pipeline.align import align_face
 from faceswap.pipeline.blend import paste_back
 from faceswap.pipeline.engine import Engine
+from faceswap.pipeline.quality import Enhancer, FaceMask, Quality
 from faceswap.runtime.failpoints import Failpoints
 from faceswap.testing.synthetic import BACKGROUND_BGR, draw_faces, face_pattern, place_faces
 from tests.conftest import derive, encode_png
@@ -284,3 +285,43 @@ def test_whole_swap_of_a_4000x3000_target_stays_near_the_frame_size(models, sett
         tracemalloc.stop()
     assert (result.width, result.height) == (4000, 3000)
     assert peak < frame_bytes * 1.6, f"swap peak {peak / 1e6:.1f} MB for a {frame_bytes / 1e6:.0f} MB frame"
+
+
+def test_the_checkpoint_runs_before_every_pixel_boost_tile_and_model(
+    engine: Engine, one_face_png: bytes
+) -> None:
+    calls = 0
+
+    def count() -> None:
+        nonlocal calls
+        calls += 1
+
+    quality = Quality(
+        pixel_boost=512, face_enhancer=Enhancer("gfpgan_1.4"), face_mask=FaceMask(("box", "region"))
+    )
+    engine.swap(one_face_png, one_face_png, checkpoint=count, quality=quality)
+    assert calls >= 16 + 2  # each of the 16 tiles, the face parser and the restoration
+
+
+def test_a_deadline_inside_a_face_stops_it_between_tiles(engine: Engine, one_face_png: bytes) -> None:
+    calls = 0
+
+    def stop_at_a_tile() -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 8:  # past the decode and the first face check: the sixth of its 16 tiles
+            raise SwapError(ErrorCode.TIMEOUT, "stopped")
+
+    with pytest.raises(SwapError) as caught:
+        engine.swap(one_face_png, one_face_png, checkpoint=stop_at_a_tile, quality=Quality(pixel_boost=512))
+    assert caught.value.code is ErrorCode.TIMEOUT and calls == 8
+
+
+def test_a_swap_over_the_cost_limit_is_refused_after_detection(models, settings: Settings) -> None:
+    costly = Engine(models, derive(settings, max_request_cost=40))
+    target = encode_png(draw_faces(900, 500, 3, seed=7)[0])
+    quality = Quality(pixel_boost=512)
+    with pytest.raises(SwapError) as caught:
+        costly.swap(target, target, target_index="all", quality=quality)
+    assert caught.value.code is ErrorCode.COST_LIMIT_EXCEEDED and "40" in caught.value.message
+    assert costly.swap(target, target, target_index=1, quality=quality).swapped

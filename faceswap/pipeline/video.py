@@ -193,6 +193,7 @@ def _open(path: Path, role: str) -> tuple[ContainerKind, Any]:
     try:
         container = av.open(str(path), "r", container_options=dict(_PROBE_OPTIONS))
     except (av.FFmpegError, ValueError, OverflowError) as exc:
+        log.warning("clip refused: FFmpeg could not open it (%s)", exc)
         raise _not_a_video(role) from exc
     try:
         if not container.streams.video:
