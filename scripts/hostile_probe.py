@@ -453,6 +453,84 @@ def one_pixel_gif(frames: int = 3000, size: tuple[int, int] = (1920, 1080)) -> b
     return screen + palette + loop + one * frames + b"\x3b"
 
 
+def job_outcome(base_url: str, target: bytes, wait: float = 60.0, **fields: object) -> str:
+    """POST /jobs with `target` as target_video, then poll: the final state and, when failed, its code."""
+    body = {"source_image": b64(face_png()), "target_video": b64(target), **fields}
+    headers = {"Authorization": f"Bearer {KEY}"}
+    created = httpx.post(f"{base_url}/jobs", json=body, headers=headers, timeout=60)
+    if created.status_code != 202:
+        return post_answer(created)
+    job = created.json()["id"]
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        status = httpx.get(f"{base_url}/jobs/{job}", headers=headers, timeout=30).json()
+        if status["status"] not in ("queued", "running"):
+            error = status.get("error") or {}
+            return f"{status['status']} {error.get('error_code', '')}".strip()
+        time.sleep(0.1)
+    return "running"
+
+
+def padded_base64(size: int, space: bytes = b"\\n") -> bytes:
+    """A /swap body whose target_image is `size` characters of base64 with `space` (JSON for a line break,
+    by default) after every 3."""
+    field = (b"AAA" + space) * (size // 4)
+    return b'{"source_image": "' + b64(face_png()).encode() + b'", "target_image": "' + field + b'"}'
+
+
+def both_lengths(base_url: str) -> str:
+    """A request with Content-Length: 4 and Transfer-Encoding: chunked: the status and the answer's code."""
+    head = (
+        f"POST /faces HTTP/1.1\r\nHost: probe\r\nAuthorization: Bearer {KEY}\r\n"
+        "Content-Type: application/json\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "4\r\n{}  \r\n0\r\n\r\n"
+    ).encode()
+    with socket.create_connection(_address(base_url), timeout=10) as sock:
+        sock.sendall(head)
+        answer = b""
+        with contextlib.suppress(OSError):
+            while chunk := sock.recv(65536):
+                answer += chunk
+    status = _status(answer)
+    body = answer.partition(b"\r\n\r\n")[2]
+    has_id = b'"request_id"' in body
+    code = body.split(b'"error_code": "', 1)[1].split(b'"', 1)[0].decode() if b'"error_code"' in body else ""
+    return f"{status} {code}{'' if has_id else ' (no request id)'}".strip()
+
+
+def many_faces_png(faces: int = 12) -> bytes:
+    """A 1024x1024 image with `faces` synthetic faces."""
+    buffer = io.BytesIO()
+    image = draw_faces(1024, 1024, faces, seed=3)[0]
+    Image.fromarray(np.ascontiguousarray(image[:, :, ::-1])).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def costly_swap_body(faces: int = 12) -> dict[str, object]:
+    """Every face, at pixel boost 512, restored, with every mask and colour matching."""
+    target = b64(many_faces_png(faces))
+    return {
+        "source_image": b64(face_png()),
+        "target_image": target,
+        "target_index": "all",
+        "pixel_boost": 512,
+        "face_enhancer": {"model": "gfpgan_1.4"},
+        "face_mask": {"types": ["box", "occlusion", "region"]},
+        "color_match": True,
+    }
+
+
+def post_answer(response: httpx.Response) -> str:
+    """A response as its status and, for a failure, its error code."""
+    try:
+        body = response.json()
+    except ValueError:
+        return str(response.status_code)
+    output = body.get("output", body) if isinstance(body, dict) else {}
+    code = output.get("error_code") if isinstance(output, dict) else None
+    return f"{response.status_code} {code}" if code else str(response.status_code)
+
+
 # ---------------------------------------------------------------------------------------------------
 # The attacks, as rows.
 
@@ -534,6 +612,31 @@ def rows(wait: float, body_wait: float, redirect_port: int) -> list[Row]:
         ),
         Row("image host answering `302 Location: data:…`", redirect("/data")),
         Row("image host answering `302 Location: http:\\\\host\\`", redirect("/backslash")),
+        Row(
+            "clip: header 320x240, its frame 8000x4000 (job)",
+            lambda url: job_outcome(url, lying_header_clip()),
+        ),
+        Row("clip: MKV of 400 1080p tracks (job)", lambda url: job_outcome(url, many_tracks_clip())),
+        Row("clip: one 7680x4320 frame (job)", lambda url: job_outcome(url, huge_frame_clip())),
+        Row(
+            "GIF: 1920x1080 screen, 3000 one-pixel frames (job)",
+            lambda url: job_outcome(url, one_pixel_gif()),
+        ),
+        Row("clip: timestamps going backwards (job)", lambda url: job_outcome(url, backwards_clip())),
+        Row("clip: WebM DocType with AAC audio (job)", lambda url: job_outcome(url, webm_with_aac())),
+        Row(
+            "clip: MP4 with a patched sample count (job)",
+            lambda url: job_outcome(url, patched_sample_count()),
+        ),
+        Row(
+            "12 faces, `all`, pixel boost 512, restoration, every mask, colour",
+            lambda url: post(url, "/swap", json=costly_swap_body()),
+        ),
+        Row(
+            "40 MB of base64 with a line break every 4 characters",
+            lambda url: post(url, "/swap", content=padded_base64(40 * MiB), headers=json_type),
+        ),
+        Row("`Content-Length: 4` with `Transfer-Encoding: chunked`", both_lengths),
         Row(
             "/swap/upload `target_index` of 5000 digits",
             lambda url: post(

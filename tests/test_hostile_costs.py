@@ -9,6 +9,10 @@ The attacks are scripts/hostile_probe.py's, which measures the same rows for the
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,6 +27,7 @@ from fastapi.testclient import TestClient
 from faceswap.config import Settings
 from faceswap.http.app import create_app
 from faceswap.http.middleware import RequestGuard
+from faceswap.http.server import SERVER_LIMIT_VARIABLES, missing_server_limits
 from scripts import hostile_probe as probe
 from tests.conftest import derive
 from tests.servers import ROOT, app_in_thread, wait_until
@@ -296,3 +301,122 @@ def test_health_never_shows_a_relative_model_dir(
         reason = json.dumps(httpx.get(f"{url}/health").json())
     assert "weights-here" not in reason and "$FACESWAP_MODEL_DIR" in reason
     assert str(tmp_path) not in reason
+
+
+# ---------------------------------------------------------------------------------------------------
+# Clips measured before they are decoded (each a job; the bound covers its whole life).
+
+
+@pytest.mark.parametrize(
+    ("build", "outcomes"),
+    [
+        (probe.lying_header_clip, {"failed INVALID_IMAGE", "failed IMAGE_TOO_LARGE"}),
+        (probe.many_tracks_clip, {"failed INVALID_IMAGE"}),
+        (probe.huge_frame_clip, {"failed IMAGE_TOO_LARGE"}),
+        (probe.one_pixel_gif, {"failed IMAGE_TOO_LARGE"}),
+    ],
+    ids=[
+        "header 320x240, frame 8000x4000",
+        "400 1080p tracks",
+        "one 7680x4320 frame",
+        "3000 1-pixel GIF frames",
+    ],
+)
+def test_a_clip_is_refused_before_its_frames_cost_anything(
+    running: Running, build: Callable[[], bytes], outcomes: set[str]
+) -> None:
+    clip = build()
+    assert (
+        within_bounds(running, lambda: probe.job_outcome(running.url, clip, ANSWERED_WITHIN - 1)) in outcomes
+    )
+
+
+@pytest.mark.parametrize(
+    "build",
+    [probe.backwards_clip, probe.webm_with_aac, probe.patched_sample_count],
+    ids=["timestamps going backwards", "WebM DocType with AAC", "MP4 with a patched sample count"],
+)
+def test_a_crafted_clip_is_invalid_image_with_a_log_line(
+    running: Running, build: Callable[[], bytes]
+) -> None:
+    clip = build()
+    before = running.log.read_text(errors="replace").count("clip refused:")
+    answer = within_bounds(running, lambda: probe.job_outcome(running.url, clip, ANSWERED_WITHIN - 1))
+    assert answer == "failed INVALID_IMAGE"
+    time.sleep(0.2)
+    assert running.log.read_text(errors="replace").count("clip refused:") > before
+
+
+# ---------------------------------------------------------------------------------------------------
+# Cost charged before work; bytes bounded before they are read.
+
+
+def test_a_request_costing_more_than_the_limit_is_refused_before_a_swap(running: Running) -> None:
+    body = probe.costly_swap_body()
+    answer = within_bounds(running, lambda: probe.post(running.url, "/swap", json=body))
+    assert answer == "422 COST_LIMIT_EXCEEDED"
+
+
+def test_base64_padded_with_line_breaks_is_refused_before_a_copy(running: Running) -> None:
+    content = probe.padded_base64(36 * MiB, b" ")  # over the 20 MiB image cap once the spaces are out
+    headers = {"Content-Type": "application/json"}
+    with probe.measured(running.url, running.pid) as cost:
+        answer = probe.post(running.url, "/swap", content=content, headers=headers)
+    assert answer == "413 IMAGE_TOO_LARGE"
+    assert cost.rss_rise < len(content) * 2 + MEMORY_BOUND, f"rose {cost.rss_rise / MiB:.0f} MiB"
+    assert cost.worst_health < HEALTH_WITHIN
+
+
+def test_both_body_lengths_are_a_400_with_a_request_id(running: Running) -> None:
+    assert within_bounds(running, lambda: probe.both_lengths(running.url)) == "400 INVALID_INPUT"
+
+
+# ---------------------------------------------------------------------------------------------------
+# The seed's command: `uvicorn main_fixed:app` with the image's UVICORN_* settings.
+
+
+def dockerfile_uvicorn_settings() -> dict[str, str]:
+    """The UVICORN_* variables the image sets, read from the Dockerfile."""
+    text = (ROOT / "Dockerfile").read_text()
+    return dict(re.findall(r"\b(UVICORN_[A-Z0-9_]+)=(\S+?)\s*\\?$", text, flags=re.MULTILINE))
+
+
+def test_the_image_sets_every_limit_the_app_checks_for() -> None:
+    assert missing_server_limits(dockerfile_uvicorn_settings()) == []
+    assert missing_server_limits({}) == list(SERVER_LIMIT_VARIABLES)
+
+
+def test_the_seeds_command_gets_the_connection_limits(model_dir: Path, tmp_path: Path) -> None:
+    (tmp_path / "pack").symlink_to(model_dir, target_is_directory=True)
+    port = probe.free_port()
+    env = {
+        **os.environ,
+        **dockerfile_uvicorn_settings(),
+        "UVICORN_HOST": "127.0.0.1",
+        "UVICORN_PORT": str(port),
+        "PYTHONPATH": str(ROOT),
+        "FACESWAP_MODEL_DIR": "pack",
+        "FACESWAP_PROVIDERS": "cpu",
+    }
+    log = (tmp_path / "uvicorn.log").open("wb")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "main_fixed:app"], cwd=tmp_path, env=env, stdout=log, stderr=log
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: _answers(url), 60)
+        assert probe.huge_header(url, 16 * MiB, 5.0) in ("400", "431", "closed")
+        head = b"GET /health HTTP/1.1\r\nHost: probe\r\n" + b"X" * 100
+        assert probe.drip(url, head, 15.0) == "closed"  # the default header deadline, 10 s
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()
+    assert "without this service's connection limits" not in (tmp_path / "uvicorn.log").read_text()
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/health", timeout=2).status_code in (200, 503)
+    except httpx.HTTPError:
+        return False

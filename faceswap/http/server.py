@@ -34,6 +34,7 @@ from faceswap.http.connection import ConnectionLimits
 __all__ = [
     "DEFAULT_PORT",
     "PROBE_PATHS",
+    "SERVER_LIMIT_VARIABLES",
     "ListenAddress",
     "exit_now",
     "listen_address",
