@@ -11,6 +11,8 @@ import datetime
 import io
 import socket
 import ssl
+import subprocess
+import sys
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -843,3 +845,44 @@ def test_put_file_never_reads_the_reply_s_body(tmp_path: Path, answer: Answer, e
         bucket.close()
     assert bucket.received[0].body == path.read_bytes()
     assert bucket.received[0].sent < 256 * 1024 * 1024
+
+
+_HELD_ONCE = r"""
+import asyncio, sys
+from pathlib import Path
+from faceswap import fetch
+
+SIZE = int(sys.argv[1])
+
+
+class Streamed:
+    headers = {}
+
+    async def aiter_raw(self):
+        yield b"\x89PNG\r\n\x1a\n" + bytes(8)
+        for _ in range(SIZE // 65536):
+            yield b"x" * 65536  # a fresh chunk each time, as a socket gives them
+
+
+
+
+def status(name):
+    line = next(line for line in Path("/proc/self/status").read_text().splitlines() if line.startswith(name))
+    return int(line.split()[1]) * 1024
+
+
+loop = asyncio.new_event_loop()
+Path("/proc/self/clear_refs").write_text("5")  # the peak (VmHWM) starts again from here
+before = status("VmRSS:")
+body = loop.run_until_complete(fetch._read_body(Streamed(), 2 * SIZE, "target"))
+assert len(body) == SIZE + 16
+sys.stdout.write(str(status("VmHWM:") - before))
+"""
+
+
+def test_a_download_is_held_once_not_copied() -> None:
+    size = 128 * 1024 * 1024
+    done = subprocess.run(
+        [sys.executable, "-c", _HELD_ONCE, str(size)], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert int(done.stdout) < size * 1.4, f"the peak rose {int(done.stdout) / size:.2f} times the body"
