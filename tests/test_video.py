@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import av
@@ -15,6 +16,7 @@ from faceswap.pipeline.quality import Enhancer, Quality
 from faceswap.pipeline.video import VideoLimits, probe_video, sniff_container, swap_video
 from faceswap.testing.clips import clip_boxes, main, write_clip
 from faceswap.testing.synthetic import draw_faces, face_pattern
+from scripts import hostile_probe as probe
 from tests.conftest import derive, encode_png
 
 FRAMES = 40
@@ -216,3 +218,52 @@ def test_a_missing_optional_model_fails_before_any_frame(
         swap_video(engine, source_identity, clip, out, LIMITS, quality=quality)
     assert caught.value.code is ErrorCode.MODEL_NOT_INSTALLED
     assert not out.exists()
+
+
+def clip_file(tmp_path: Path, data: bytes) -> Path:
+    path = tmp_path / "clip"
+    path.write_bytes(data)
+    return path
+
+
+def test_a_file_of_hundreds_of_tracks_is_refused_without_decoding(tmp_path: Path) -> None:
+    with pytest.raises(SwapError) as caught:
+        probe_video(clip_file(tmp_path, probe.many_tracks_clip(40)), LIMITS)
+    assert caught.value.code is ErrorCode.INVALID_IMAGE and "more than 16 streams" in caught.value.message
+
+
+def test_frames_are_counted_from_packets_and_their_pixels_capped_in_all(tmp_path: Path) -> None:
+    gif = clip_file(tmp_path, probe.one_pixel_gif(300, (640, 480)))
+    assert probe_video(gif, LIMITS).frames == 300
+    with pytest.raises(SwapError) as caught:
+        probe_video(
+            gif, VideoLimits(seconds=60, frames=3600, pixels=1920 * 1080, total_pixels=640 * 480 * 299)
+        )
+    assert caught.value.code is ErrorCode.IMAGE_TOO_LARGE and "pixels in all" in caught.value.message
+
+
+def test_the_total_pixel_cap_comes_from_the_settings(models, settings: Settings, tmp_path: Path) -> None:
+    assert VideoLimits.from_settings(settings).total_pixels == settings.max_video_total_pixels
+    engine = Engine(models, derive(settings, max_video_total_pixels=640 * 480 * 10))
+    gif = clip_file(tmp_path, probe.one_pixel_gif(30, (640, 480)))
+    with pytest.raises(SwapError) as caught:
+        swap_video(engine, np.zeros(512, np.float32), gif, tmp_path / "out.gif", LIMITS)
+    assert caught.value.code is ErrorCode.IMAGE_TOO_LARGE
+
+
+@pytest.mark.parametrize(
+    ("build", "words"),
+    [
+        (probe.lying_header_clip, "could not be decoded"),
+        (probe.backwards_clip, "timestamps"),
+        (probe.webm_with_aac, "cannot be carried"),
+        (probe.patched_sample_count, "not a readable"),
+    ],
+    ids=["frame larger than its header", "backwards timestamps", "AAC in WebM", "patched sample count"],
+)
+def test_a_crafted_clip_is_invalid_image(
+    engine: Engine, source_identity: np.ndarray, tmp_path: Path, build: Callable[[], bytes], words: str
+) -> None:
+    with pytest.raises(SwapError) as caught:
+        swap_video(engine, source_identity, clip_file(tmp_path, build()), tmp_path / "out", LIMITS)
+    assert caught.value.code is ErrorCode.INVALID_IMAGE and words in caught.value.message

@@ -29,6 +29,7 @@ from typing import Any, Literal
 import av
 import numpy as np
 
+from faceswap.config import Settings
 from faceswap.errors import ErrorCode, SwapError
 from faceswap.pipeline.detect import Face
 from faceswap.pipeline.engine import SWAPPER_NAME, Engine
@@ -107,7 +108,18 @@ class VideoLimits:
     seconds: float
     frames: int
     pixels: int
-    total_pixels: int = 1800 * 1920 * 1080
+    total_pixels: int | None = None
+    """Pixels decoded in all; None: the engine's FACESWAP_MAX_VIDEO_TOTAL_PIXELS once swap_video runs."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> VideoLimits:
+        """The video caps `settings` configures."""
+        return cls(
+            seconds=settings.max_video_seconds,
+            frames=settings.max_video_frames,
+            pixels=settings.max_video_pixels,
+            total_pixels=settings.max_video_total_pixels,
+        )
 
 
 @dataclass(frozen=True)
@@ -255,7 +267,7 @@ def check_limits(info: VideoInfo, limits: VideoLimits) -> None:
         raise _too_large(f"{info.seconds:.1f} seconds, over {limits.seconds:g}")
     if info.frames > limits.frames:
         raise _too_large(f"{info.frames} frames, over {limits.frames}")
-    if info.frames * info.width * info.height > limits.total_pixels:
+    if limits.total_pixels is not None and info.frames * info.width * info.height > limits.total_pixels:
         raise _too_large(
             f"{info.frames} frames of {info.width}x{info.height}, over {limits.total_pixels} pixels in all"
         )
@@ -366,7 +378,8 @@ def _check_frame(frame: Any, info: VideoInfo, limits: VideoLimits, seen: _Decode
     seen.frames += 1
     seen.pixels += frame.width * frame.height
     seconds = float(frame.time) if frame.time is not None else 0.0
-    if seen.frames > limits.frames or seconds > limits.seconds or seen.pixels > limits.total_pixels:
+    total = limits.total_pixels if limits.total_pixels is not None else seen.pixels
+    if seen.frames > limits.frames or seconds > limits.seconds or seen.pixels > total:
         raise _too_large(
             f"over {limits.frames} frames, {limits.seconds:g} seconds or {limits.total_pixels} pixels"
         )
@@ -481,6 +494,8 @@ def swap_video(
     and the caller removes it).
     """
     engine.require_models(quality)
+    if limits.total_pixels is None:
+        limits = replace(limits, total_pixels=engine.settings.max_video_total_pixels)
     info = probe_video(target, limits)
     _, container = _open(target, "target")
     try:
