@@ -363,7 +363,8 @@ def test_base64_padded_with_line_breaks_is_refused_before_a_copy(running: Runnin
     with probe.measured(running.url, running.pid) as cost:
         answer = probe.post(running.url, "/swap", content=content, headers=headers)
     assert answer == "413 IMAGE_TOO_LARGE"
-    assert cost.rss_rise < len(content) * 2 + MEMORY_BOUND, f"rose {cost.rss_rise / MiB:.0f} MiB"
+    # the body is received and parsed to text before a field is seen; the padding once cost 20 times the body
+    assert cost.rss_rise < len(content) * 3 + MEMORY_BOUND, f"rose {cost.rss_rise / MiB:.0f} MiB"
     assert cost.worst_health < HEALTH_WITHIN
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import logging
 import re
@@ -188,20 +189,22 @@ class RequestGuard:
 
 
 async def _received(receive: Receive, limit: int) -> tuple[bytes | None, bool]:
-    """The body's bytes (None past `limit`) and whether it ended, rather than the client leaving first."""
-    chunks: list[bytes] = []
-    size = 0
+    """The body's bytes (None past `limit`) and whether it ended, rather than the client leaving first.
+
+    The chunks go into one BytesIO, which hands its buffer over: the body is held once, never as its chunks
+    and their join at the same time.
+    """
+    body = io.BytesIO()
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
             return b"", False
         chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
+        if body.tell() + len(chunk) > limit:
             return None, True
-        chunks.append(chunk)
+        body.write(chunk)
         if not message.get("more_body", False):
-            return b"".join(chunks), True
+            return body.getvalue(), True
 
 
 async def _answer(
