@@ -46,10 +46,13 @@ RUNPOD_KEPT_CODES = frozenset(
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorBody, "description": description}
     for status, description in (
-        (400, "URL_NOT_ALLOWED or INVALID_IMAGE"),
+        (
+            400,
+            "URL_NOT_ALLOWED, INVALID_IMAGE, or INVALID_INPUT for both Content-Length and Transfer-Encoding",
+        ),
         (401, "UNAUTHORIZED"),
         (413, "IMAGE_TOO_LARGE"),
-        (422, "INVALID_INPUT, NO_FACE or FACE_INDEX_OUT_OF_RANGE"),
+        (422, "INVALID_INPUT, NO_FACE, FACE_INDEX_OUT_OF_RANGE, MODEL_NOT_INSTALLED or COST_LIMIT_EXCEEDED"),
         (502, "FETCH_FAILED"),
         (503, "BUSY, NOT_READY or OUT_OF_MEMORY"),
         (504, "FETCH_TIMEOUT or TIMEOUT"),
