@@ -26,8 +26,8 @@ from fastapi.testclient import TestClient
 
 from faceswap.config import Settings
 from faceswap.http.app import create_app
+from faceswap.http.connection import SERVER_LIMIT_VARIABLES, missing_server_limits
 from faceswap.http.middleware import RequestGuard
-from faceswap.http.server import SERVER_LIMIT_VARIABLES, missing_server_limits
 from scripts import hostile_probe as probe
 from tests.conftest import derive
 from tests.servers import ROOT, app_in_thread, wait_until

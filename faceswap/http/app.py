@@ -18,6 +18,7 @@ from faceswap.config import Settings, get_settings
 from faceswap.fetch import ImageFetcher
 from faceswap.http.admin import admin_router
 from faceswap.http.auth import key_checker
+from faceswap.http.connection import missing_server_limits
 from faceswap.http.errors import (
     CatchAll,
     add_error_handlers,
@@ -30,7 +31,6 @@ from faceswap.http.jobs import job_body_limits, job_router
 from faceswap.http.middleware import BodyPolicy, RequestGuard
 from faceswap.http.probes import probe_router
 from faceswap.http.routes import FIELDS_BYTES, body_limits, work_router
-from faceswap.http.server import missing_server_limits
 from faceswap.jobs import JobManager
 from faceswap.lifecycle import ModelLifecycle
 from faceswap.logs import configure_logging

@@ -10,6 +10,7 @@ deadline and cap are per route, in the middleware.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +19,13 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from faceswap.config import Settings
 
-__all__ = ["BoundedH11Protocol", "ConnectionLimits", "deadline_protocol"]
+__all__ = [
+    "SERVER_LIMIT_VARIABLES",
+    "BoundedH11Protocol",
+    "ConnectionLimits",
+    "deadline_protocol",
+    "missing_server_limits",
+]
 
 
 @dataclass(frozen=True)
@@ -90,6 +97,25 @@ def deadline_protocol(header_timeout: float) -> type[H11Protocol]:
                 self.transport.close()
 
     return HeaderDeadlineProtocol
+
+
+SERVER_LIMIT_VARIABLES: Mapping[str, str] = {
+    "UVICORN_HTTP": "faceswap.http.connection:BoundedH11Protocol",
+    "UVICORN_H11_MAX_INCOMPLETE_EVENT_SIZE": "65536",
+    "UVICORN_LIMIT_CONCURRENCY": "64",
+    "UVICORN_TIMEOUT_KEEP_ALIVE": "5",
+    "UVICORN_TIMEOUT_GRACEFUL_SHUTDOWN": "30",
+}
+"""The environment `uvicorn main_fixed:app` needs for the limits `python main_fixed.py` sets (the image's)."""
+
+
+def missing_server_limits(environ: Mapping[str, str]) -> list[str]:
+    """The UVICORN_* limits `environ` leaves unset (or, for the protocol, not ours), for the start warning."""
+    missing = [name for name in SERVER_LIMIT_VARIABLES if not environ.get(name, "").strip()]
+    protocol = environ.get("UVICORN_HTTP", "").strip()
+    if protocol and not protocol.startswith("faceswap.http.connection:"):
+        missing.insert(0, "UVICORN_HTTP")
+    return missing
 
 
 # For ``uvicorn --http faceswap.http.connection:BoundedH11Protocol``: the protocol at the default deadline.

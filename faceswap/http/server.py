@@ -34,11 +34,9 @@ from faceswap.http.connection import ConnectionLimits
 __all__ = [
     "DEFAULT_PORT",
     "PROBE_PATHS",
-    "SERVER_LIMIT_VARIABLES",
     "ListenAddress",
     "exit_now",
     "listen_address",
-    "missing_server_limits",
     "probe_only",
     "serve",
     "server_configs",
@@ -199,25 +197,6 @@ async def serve(
     finally:
         probes.should_exit = True
         await probe_task
-
-
-SERVER_LIMIT_VARIABLES: Mapping[str, str] = {
-    "UVICORN_HTTP": "faceswap.http.connection:BoundedH11Protocol",
-    "UVICORN_H11_MAX_INCOMPLETE_EVENT_SIZE": "65536",
-    "UVICORN_LIMIT_CONCURRENCY": "64",
-    "UVICORN_TIMEOUT_KEEP_ALIVE": "5",
-    "UVICORN_TIMEOUT_GRACEFUL_SHUTDOWN": "30",
-}
-"""The environment `uvicorn main_fixed:app` needs for the limits `python main_fixed.py` sets (the image's)."""
-
-
-def missing_server_limits(environ: Mapping[str, str]) -> list[str]:
-    """The UVICORN_* limits `environ` leaves unset (or, for the protocol, not ours), for the start warning."""
-    missing = [name for name in SERVER_LIMIT_VARIABLES if not environ.get(name, "").strip()]
-    protocol = environ.get("UVICORN_HTTP", "").strip()
-    if protocol and not protocol.startswith("faceswap.http.connection:"):
-        missing.insert(0, "UVICORN_HTTP")
-    return missing
 
 
 def exit_now(code: int) -> NoReturn:
