@@ -421,3 +421,15 @@ def _answers(url: str) -> bool:
         return httpx.get(f"{url}/health", timeout=2).status_code in (200, 503)
     except httpx.HTTPError:
         return False
+
+
+def test_an_app_behind_a_server_without_the_limits_warns_once(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    for name in SERVER_LIMIT_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    with TestClient(create_app(derive(settings, model_dir=Path("/nonexistent")))) as client:
+        client.get("/health")
+        client.get("/health")
+    logged = capfd.readouterr().err
+    assert logged.count("without this service's connection limits") == 1 and "UVICORN_HTTP" in logged
