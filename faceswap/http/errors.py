@@ -52,7 +52,11 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         ),
         (401, "UNAUTHORIZED"),
         (413, "IMAGE_TOO_LARGE"),
-        (422, "INVALID_INPUT, NO_FACE, FACE_INDEX_OUT_OF_RANGE, MODEL_NOT_INSTALLED or COST_LIMIT_EXCEEDED"),
+        (
+            422,
+            "INVALID_INPUT, NO_FACE, FACE_INDEX_OUT_OF_RANGE, MODEL_NOT_INSTALLED, COST_LIMIT_EXCEEDED "
+            "or CONTENT_REFUSED",
+        ),
         (502, "FETCH_FAILED"),
         (503, "BUSY, NOT_READY or OUT_OF_MEMORY"),
         (504, "FETCH_TIMEOUT or TIMEOUT"),
