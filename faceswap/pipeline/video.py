@@ -6,9 +6,9 @@ demux + decode (thread) ─▶ queue ─▶ (guard, a frame a second) → detect
 The container is recognised by its first bytes and measured before any frame is decoded: it is opened with no
 decoder allowed (FFmpeg's stream probe would otherwise decode a frame of every track), at most MAX_STREAMS
 streams are read, and the first video stream's frames are counted from its packets. Only that stream and the
-first audio stream are ever read; every decoded frame's real size is checked by the decoder itself
-(``max_pixels``) before its picture is allocated, and the pixels a clip decodes in all are capped. Audio
-packets ride the same queues untouched, so they are muxed in their original order. Frames keep their
+first audio stream are ever decoded or copied; every decoded frame's real size is checked by the decoder
+itself (``max_pixels``) before its picture is allocated, and the pixels a clip decodes in all are capped.
+Audio packets ride the same queues untouched, so they are muxed in their original order. Frames keep their
 timestamps and the stream its time base; frames without the chosen face are only watermarked. A clip
 whose streams cannot be carried into the output (timestamps that go backwards, a codec its container does
 not allow) is INVALID_IMAGE, logged with the reason.
