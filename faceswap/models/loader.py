@@ -52,7 +52,7 @@ from faceswap.models.registry import (
     ModelSpec,
 )
 from faceswap.runtime.cpus import quota_bound_cpus
-from faceswap.runtime.memory import is_out_of_memory, release_free_heap
+from faceswap.runtime.memory import is_out_of_memory, map_large_allocations, release_free_heap
 
 __all__ = [
     "FaceModels",
@@ -421,6 +421,7 @@ def load_models(settings: Settings) -> FaceModels:
         if key is not None and key == _cache.key and _cache.models is not None:
             return _cache.models
         _cache.key, _cache.models = None, None
+        map_large_allocations()
         models = _load(settings)
         release_free_heap()
         _cache.key, _cache.models = key, models

@@ -173,7 +173,6 @@ class Engine:
         checkpoint()
         self._guard(frame, clock)
         faces = self.faces(target, frame, clock=clock, recoveries=recoveries)
-        release_free_heap()  # the detector's buffers, before the swapper's are allocated
         if reference is not None:
             index, similarity = self._match_reference(
                 reference, frame, faces, min_similarity, clock, recoveries
@@ -190,6 +189,7 @@ class Engine:
             )
             for index in dict.fromkeys(assignment.source_index for assignment in assignments)
         }
+        release_free_heap()  # the detector's and recognizer's buffers, before the swapper's are allocated
         for assignment in assignments:
             checkpoint()
             with clock.stage("swap"):
