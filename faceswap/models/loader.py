@@ -172,8 +172,9 @@ def session_options(intra_op_threads: int) -> ort.SessionOptions:
 
     The CPU arena and memory patterns are off: with them ONNX Runtime kept every buffer of the first run
     for good (about 190 MB of the synthetic stand-ins' serving memory); without them each run's buffers are
-    freed as it ends, and the engine hands them back to the system (`release_free_heap`) after detection
-    and after each request. The CUDA provider's arena is its own (`provider_options`).
+    freed as it ends; the large ones have pages of their own (`map_large_allocations`, set by `load_models`)
+    and the engine hands the rest back (`release_free_heap`) before the swapper's run and after each request.
+    The CUDA provider's arena is its own (`provider_options`).
     """
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
