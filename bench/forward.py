@@ -32,8 +32,7 @@ from bench.standins import default_cache_dir, write_pack
 from bench.worker import memory_mb, reset_peak
 from faceswap.config import Settings
 from faceswap.constants import CPU_PROVIDER
-from faceswap.models.derived import cache_dir
-from faceswap.models.loader import _optimized_copy, _Plan, session_options
+from faceswap.models.loader import optimized_swapper_copy, session_options
 from faceswap.models.registry import SWAPPER
 from faceswap.pipeline.swap import swap_crop
 from faceswap.runtime.memory import MAPPED_ALLOCATION_BYTES, map_large_allocations
@@ -142,7 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     pack = write_pack(args.cache_dir)
     model = pack.directory / SWAPPER.path
     settings = Settings(model_dir=pack.directory, providers="cpu", intra_op_threads=args.threads)
-    copy = _optimized_copy(model, cache_dir(pack.directory), _Plan((CPU_PROVIDER,), ({},), False), settings)
+    copy = optimized_swapper_copy(settings)
     chosen = {name: spec for name, spec in VARIANTS.items() if not args.only or name in args.only.split(",")}
     sessions = {name: _session(model, copy, spec, args.threads) for name, spec in chosen.items()}
     rng = np.random.default_rng(0)

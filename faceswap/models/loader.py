@@ -65,6 +65,7 @@ __all__ = [
     "clear_model_cache",
     "load_cpu_swapper",
     "load_models",
+    "optimized_swapper_copy",
     "provider_options",
     "resolve_providers",
     "session_options",
@@ -334,6 +335,12 @@ def _load(settings: Settings) -> FaceModels:
 def load_cpu_swapper(settings: Settings) -> Swapper:
     """The swapper alone on the CPU provider: the fallback after CUDA runs out of memory."""
     return _load_swapper(settings.model_dir, _Plan((CPU_PROVIDER,), ({},), strict=False), settings)
+
+
+def optimized_swapper_copy(settings: Settings) -> Path | None:
+    """The CPU provider's optimized copy of the swapper, made now if missing (None: none can be made)."""
+    plan = _Plan((CPU_PROVIDER,), ({},), strict=False)
+    return _optimized_copy(settings.model_dir / SWAPPER.path, cache_dir(settings.model_dir), plan, settings)
 
 
 def _load_swapper(model_dir: Path, plan: _Plan, settings: Settings) -> Swapper:
