@@ -429,6 +429,12 @@ def test_the_cpu_sessions_come_from_optimized_copies_made_once(cpu: Settings) ->
     assert {copy: copy.stat().st_mtime_ns for copy in folder.glob("optimized-*/model.onnx")} == written
 
 
+def test_the_swappers_optimized_copy_is_the_one_its_session_loads(cpu: Settings) -> None:
+    clear_model_cache()
+    session = load_models(cpu).swapper.session
+    assert faceswap.models.loader.optimized_swapper_copy(cpu) == Path(session._model_path)
+
+
 def test_the_loaded_swapper_reads_the_emap(cpu: Settings) -> None:
     swapper = load_models(cpu).swapper
     assert swapper.emap.shape == (512, 512)
@@ -467,6 +473,7 @@ def test_the_public_names_are_pinned() -> None:
         "clear_model_cache",
         "load_cpu_swapper",
         "load_models",
+        "optimized_swapper_copy",
         "provider_options",
         "resolve_providers",
         "session_options",
