@@ -170,6 +170,9 @@ class Settings(BaseSettings):
     log_format: Literal["json", "text"] = Field("text", description="Log line format.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
     metrics_public: bool = Field(False, description="Serve /metrics without the API key.")
+    playground: bool = Field(
+        True, description="Serve the playground page at / and /playground (its API calls need the key)."
+    )
     failpoints: str = Field("", description="Fault injection for tests, e.g. swap_oom:2,slow_swap:3.")
 
     # Video and jobs

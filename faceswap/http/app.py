@@ -29,6 +29,7 @@ from faceswap.http.errors import (
 )
 from faceswap.http.jobs import job_body_limits, job_router
 from faceswap.http.middleware import BodyPolicy, RequestGuard
+from faceswap.http.playground import load_assets, playground_router
 from faceswap.http.probes import probe_router
 from faceswap.http.routes import FIELDS_BYTES, body_limits, work_router
 from faceswap.jobs import JobManager
@@ -162,8 +163,12 @@ def create_app(
         pending=settings.max_pending_body_bytes,
         busy=bodies_busy,
     )
-    app.add_middleware(RequestGuard, body=body, authorize=key_checker(settings), unauthorized=unauthorized)
+    playground = load_assets() if settings.playground else {}
+    authorize = key_checker(settings, public_paths=playground)
+    app.add_middleware(RequestGuard, body=body, authorize=authorize, unauthorized=unauthorized)
     add_error_handlers(app)
+    if playground:
+        app.include_router(playground_router(playground))
     app.include_router(work_router)
     app.include_router(job_router)
     app.include_router(probe_router)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from starlette.types import Scope
 
@@ -14,12 +14,13 @@ __all__ = ["OPEN_PATHS", "key_checker"]
 OPEN_PATHS = frozenset({"/health", "/ping"})
 
 
-def key_checker(settings: Settings) -> Callable[[Scope], bool] | None:
-    """The API-key check for every route but the open ones (None when no key is configured)."""
+def key_checker(settings: Settings, public_paths: Iterable[str] = ()) -> Callable[[Scope], bool] | None:
+    """The API-key check for every route but the open ones and `public_paths` (files that hold no secret,
+    such as the playground's); None when no key is configured."""
     if settings.api_key is None:
         return None
     expected = settings.api_key.get_secret_value().encode()
-    open_paths = OPEN_PATHS | ({"/metrics"} if settings.metrics_public else set())
+    open_paths = OPEN_PATHS | set(public_paths) | ({"/metrics"} if settings.metrics_public else set())
 
     def authorized(scope: Scope) -> bool:
         if scope["path"] in open_paths:
