@@ -72,7 +72,9 @@ async function start() {
   renderOptions();
 }
 
+/** Shows the key form; a key the service refused is not kept. */
 function askForKey(message) {
+  setApiKey("");
   byId("workspace").hidden = true;
   byId("key-section").hidden = false;
   byId("key-error").textContent = message;
