@@ -1,5 +1,6 @@
-# The two commands of the README: `make run` and `make test`. `make image-test` builds and checks the
-# Docker image; `make lock` refreshes the lock files after a change to requirements-*.txt.
+# The two commands of the README: `make run` and `make test`. `make browser-test` walks the playground in
+# Chromium; `make image-test` builds and checks the Docker image; `make lock` refreshes the lock files after
+# a change to requirements-*.txt.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -26,18 +27,21 @@ define lock_file
 	if cmp -s $(1).new $(1); then rm $(1).new; else mv $(1).new $(1) && echo "$(1) changed"; fi
 endef
 
-.PHONY: run demo test lint models lock image-test clean
+.PHONY: run demo test browser-test lint models lock image-test clean
 
-# The lock changed: a fresh environment, so nothing the lock no longer names stays behind.
-$(VENV)/.api: requirements.lock
+# The tests' environment: requirements-dev.lock holds the runtime's packages at requirements.lock's versions,
+# ONNX Runtime's GPU build included, and the tools, but not NVIDIA's CUDA and cuDNN wheels (about 1.3 GB),
+# which only the CUDA provider loads. A lock changed: a fresh environment, so nothing a lock no longer
+# names stays behind.
+$(VENV)/.dev: requirements-dev.lock requirements.lock
 	$(PYTHON) -m venv --clear $(VENV)
-	$(PIP_INSTALL) -r requirements.lock
+	$(PIP_INSTALL) -r requirements-dev.lock
 	$(PY) -c 'import cv2, insightface, onnxruntime'
 	touch $@
 
-# requirements-dev.lock is resolved against requirements.lock: the same runtime packages, plus the tools.
-$(VENV)/.dev: $(VENV)/.api requirements-dev.lock
-	$(PIP_INSTALL) -r requirements-dev.lock
+# The service's environment: the rest of requirements.lock on top, NVIDIA's wheels for a GPU host.
+$(VENV)/.api: $(VENV)/.dev
+	$(PIP_INSTALL) -r requirements.lock
 	touch $@
 
 # Downloads the real models when missing; the server starts either way and /health says what is wrong.
@@ -49,8 +53,9 @@ models: $(VENV)/.api
 run: models
 	HOST=$(HOST) PORT=$(PORT) $(PY) main_fixed.py
 
-# The service on the synthetic pack: no real weights needed, swaps prove plumbing only.
-demo: $(VENV)/.api
+# The service on the synthetic pack, on the CPU: no real weights needed, swaps prove plumbing only.
+# The playground is at http://localhost:8000/.
+demo: $(VENV)/.dev
 	$(PY) -m faceswap.testing.synthetic models build/synthetic-models
 	FACESWAP_MODEL_DIR=build/synthetic-models HOST=$(HOST) PORT=$(PORT) $(PY) main_fixed.py
 
@@ -58,13 +63,20 @@ lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# PYTEST_ARGS: more pytest options (CI runs the browser tests as a step of their own: -m "not browser").
+PYTEST_ARGS ?=
 test: lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q $(PYTEST_ARGS)
 
-# Rebuilds the three lock files from requirements-api.txt, requirements-dev.txt and
+# The playground walked in Debian's Chromium (apt-get install chromium), which these fail without;
+# screenshots of each step in build/playground/.
+browser-test: $(VENV)/.dev
+	FACESWAP_BROWSER_TESTS=required $(PY) -m pytest -q -m browser
+
+# Rebuilds the three lock files from requirements-api.txt, requirements-cuda.txt, requirements-dev.txt and
 # requirements-models.txt. Versions already locked are kept unless an input asks otherwise.
 lock: $(VENV)/.dev
-	$(call lock_file,requirements.lock,requirements-api.txt)
+	$(call lock_file,requirements.lock,requirements-api.txt requirements-cuda.txt)
 	$(call lock_file,requirements-dev.lock,requirements-api.txt requirements-dev.txt -c requirements.lock)
 	$(call lock_file,requirements-models.lock,requirements-models.txt -c requirements.lock)
 

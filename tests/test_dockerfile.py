@@ -160,17 +160,34 @@ def test_the_locks_agree_and_hold_what_their_inputs_pin() -> None:
         for name, version in pins(lock).items():
             assert runtime.get(name, version) == version, (lock, name)
     assert set(pins("requirements-models.lock")) <= set(runtime)
-    for source, lock in (("requirements-api.txt", "requirements.lock"), ("requirements-dev.txt", LOCKS[1])):
+    sources = (
+        ("requirements-api.txt", "requirements.lock"),
+        ("requirements-cuda.txt", "requirements.lock"),
+        ("requirements-api.txt", "requirements-dev.lock"),
+        ("requirements-dev.txt", "requirements-dev.lock"),
+    )
+    for source, lock in sources:
         wanted = re.findall(r"^([A-Za-z0-9_.-]+)(?:\[[\w,]+\])?==(\S+)", (ROOT / source).read_text(), re.M)
         assert wanted
         for name, version in wanted:
             assert pins(lock).get(name.lower()) == version, f"{name} in {lock}: run make lock"
-    api = (ROOT / "requirements-api.txt").read_text()
-    assert re.search(r"^onnxruntime-gpu\[cuda,cudnn\]==", api, re.M)
+    cuda = (ROOT / "requirements-cuda.txt").read_text()
+    assert re.findall(r"^onnxruntime-gpu\[cuda,cudnn\]==(\S+)$", cuda, re.M) == [runtime["onnxruntime-gpu"]]
     assert re.findall(r"^[a-z-]+", (ROOT / "requirements-excludes.txt").read_text(), re.M) == [
         "onnxruntime",
         "opencv-python",
     ]
+
+
+def test_the_tests_lock_is_the_runtime_without_nvidias_wheels() -> None:
+    runtime, tests = pins("requirements.lock"), pins("requirements-dev.lock")
+    nvidia = {name for name in runtime if name.startswith("nvidia-")}
+    assert nvidia and not nvidia & set(tests), "make test installs no NVIDIA wheel"
+    assert set(runtime) - nvidia <= set(tests), "every other runtime package, at the same version"
+    assert tests["onnxruntime-gpu"] == runtime["onnxruntime-gpu"]
+    makefile = (ROOT / "Makefile").read_text()
+    dev = re.search(r"^\$\(VENV\)/\.dev:.*\n((?:\t.*\n)+)", makefile, re.M)
+    assert dev and "-r requirements-dev.lock" in dev.group(1) and "requirements.lock" not in dev.group(1)
 
 
 def test_the_model_stage_depends_on_neither_the_service_lock_nor_unimported_code() -> None:
