@@ -128,3 +128,9 @@ def test_the_setting_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatc
     assert Settings().playground is False
     monkeypatch.delenv("FACESWAP_PLAYGROUND")
     assert Settings().playground is True
+
+
+def test_the_page_writes_what_the_service_returns_as_text_only() -> None:
+    text = script_text()
+    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"):
+        assert sink not in text, sink

@@ -214,33 +214,74 @@ def test_options_come_from_the_schema_and_only_changes_are_sent(
 
 
 def test_an_option_the_service_gains_appears_without_a_change_to_the_page(page: Any, service: str) -> None:
-    schema = httpx.get(f"{service}/openapi.json").json()
-    body = schema["components"]["schemas"][
-        schema["paths"]["/swap"]["post"]["requestBody"]["content"]["application/json"]["schema"][
-            "$ref"
-        ].rsplit("/", 1)[1]
-    ]
-    body["properties"]["identity_strength"] = {
+    strength = {
         "type": "number",
         "minimum": 0,
         "maximum": 1,
         "default": 0.5,
         "description": "How strongly the source identity is applied.",
     }
-    body["properties"]["model_choice"] = {
+    choice = {
         "anyOf": [{"type": "string", "enum": ["first_model", "second_model"]}, {"type": "null"}],
         "description": "Which model swaps.",
     }
+    schema = swap_schema_with(service, identity_strength=strength, model_choice=choice)
     page.route("**/openapi.json", lambda route: route.fulfill(json=schema))
     open_playground(page, service)
-    strength = page.locator("[data-field='identity_strength'] input[type=range]")
-    assert strength.get_attribute("min") == "0" and strength.get_attribute("max") == "1"
-    assert strength.input_value() == "0.5"
+    slider = page.locator("[data-field='identity_strength'] input[type=range]")
+    assert slider.get_attribute("min") == "0" and slider.get_attribute("max") == "1"
+    assert slider.input_value() == "0.5"
     assert "Default: 0.5." in page.inner_text("[data-field='identity_strength']")
     choices = page.locator("[data-field='model_choice'] option").all_inner_texts()
     assert choices == ["none", "first_model", "second_model"]
     assert page.get_by_label(re.compile("^Identity strength")).count() == 1
     shot(page, "05-new-options-from-the-schema")
+
+
+def swap_schema_with(service: str, **fields: dict[str, Any]) -> dict[str, Any]:
+    """The service's OpenAPI schema, its /swap body given `fields` more (as a newer service would have)."""
+    schema = httpx.get(f"{service}/openapi.json").json()
+    reference = schema["paths"]["/swap"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    schema["components"]["schemas"][reference["$ref"].rsplit("/", 1)[1]]["properties"].update(fields)
+    return schema
+
+
+def test_several_source_photos_are_sent_as_one_identity_where_the_service_takes_them(
+    page: Any, service: str, pictures: dict[str, Path]
+) -> None:
+    several = {"anyOf": [{"type": "array", "items": {"type": "string"}}, {"type": "null"}]}
+    schema = swap_schema_with(service, source_images=several)
+    page.route("**/openapi.json", lambda route: route.fulfill(json=schema))
+    open_playground(page, service)
+    assert page.get_attribute("#source-file", "multiple") is not None
+    page.set_input_files("#source-file", [str(pictures["source.png"]), str(pictures["target.png"])])
+    expect(page.locator("#source-note")).to_contain_text("2 photos of one person")
+    page.set_input_files("#target-file", str(pictures["target.png"]))
+    expect(page.locator("#target-note")).to_contain_text("found")
+    with page.expect_request(lambda request: request.url.endswith("/swap")) as sent:
+        page.click("#swap-button")
+    body = sent.value.post_data_json
+    assert len(body["source_images"]) == 2 and "source_image" not in body
+    shot(page, "15-several-source-photos")
+
+
+def test_scores_the_service_reports_per_face_are_shown(
+    page: Any, service: str, pictures: dict[str, Path]
+) -> None:
+    def with_similarity(route: Any) -> None:
+        answer = route.fetch()
+        body = answer.json()
+        for entry in body["swapped"]:
+            entry["similarity_after"] = 0.8731
+        route.fulfill(response=answer, json=body)
+
+    page.route("**/swap", with_similarity)
+    open_playground(page, service)
+    choose_pictures(page, pictures)
+    page.click("#swap-button")
+    page.wait_for_selector("#swapped-wrap:not([hidden])")
+    assert "similarity after" in page.inner_text("#swapped thead")
+    assert page.inner_text("#swapped tbody") == "1\t1\t–\t0.873"
 
 
 def test_an_error_shows_the_code_and_a_plain_sentence(
