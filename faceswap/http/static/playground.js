@@ -113,7 +113,8 @@ async function facesOf(base64) {
 
 async function chooseSource(files) {
   hideError();
-  const pictures = [...files].filter((file) => file.type.startsWith("image/"));
+  const images = [...files].filter((file) => file.type.startsWith("image/"));
+  const pictures = byId("source-file").multiple ? images : images.slice(0, 1);
   if (!pictures.length) return;
   state.source = { images: await Promise.all(pictures.map(fileBase64)), names: pictures.map((file) => file.name) };
   const url = URL.createObjectURL(pictures[0]);
@@ -289,6 +290,7 @@ async function swap() {
     return;
   }
   byId("result-section").hidden = true;
+  byId("progress-section").hidden = true;
   if (state.target.kind === "clip") await runJob(body);
   else await runPhoto(body);
 }
@@ -351,6 +353,7 @@ function finishJob(status) {
     showSwapped([]);
     byId("progress-text").textContent = "Done.";
   } else if (status.status === "failed") {
+    byId("progress-text").textContent = "Failed.";
     showError(new ApiError(status.error.error_code, status.error.message, 0, status.id));
   }
 }
@@ -412,7 +415,8 @@ function showImageResult(base64, type, extension, beforeUrl) {
 }
 
 function showVideoResult(result) {
-  const extension = result.media_type.split("/")[1].replace("quicktime", "mov");
+  const subtype = result.media_type.split("/")[1];
+  const extension = { quicktime: "mov", "x-matroska": "mkv" }[subtype] || subtype;
   const url = setResultUrl(base64Blob(result.base64, result.media_type), extension);
   const video = byId("result-video");
   video.src = url;
