@@ -19,6 +19,7 @@ from faceswap.config import Settings
 from faceswap.constants import CPU_PROVIDER, CUDA_PROVIDER
 from faceswap.models.check import ModelCheck, verify_model_dir
 from faceswap.runtime.cpus import quota_bound_cpus, usable_cpus
+from faceswap.runtime.nvidia import preload_cuda_libraries
 
 __all__ = [
     "PACKAGES",
@@ -165,7 +166,7 @@ def probe_cuda() -> CudaProbe:
     available = tuple(ort.get_available_providers())
     if CUDA_PROVIDER not in available:
         return CudaProbe(available)
-    ort.preload_dlls()  # as the service does before its first CUDA session (faceswap.models.loader)
+    preloaded = preload_cuda_libraries()  # as the service does before its first CUDA session
     capture = _StderrCapture()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -175,10 +176,10 @@ def probe_cuda() -> CudaProbe:
                 session.run(None, {"x": np.ones((1, 4), np.float32)})
         except Exception as exc:  # ONNX Runtime's errors derive from Exception only
             error = f"{type(exc).__name__}: {str(exc).strip()[:300]}"
-            return CudaProbe(available, error=error, loader_messages=_messages(capture.text, caught))
-    return CudaProbe(
-        available, tuple(session.get_providers()), loader_messages=_messages(capture.text, caught)
-    )
+            messages = _messages("\n".join((*preloaded, capture.text)), caught)
+            return CudaProbe(available, error=error, loader_messages=messages)
+    messages = _messages("\n".join((*preloaded, capture.text)), caught)
+    return CudaProbe(available, tuple(session.get_providers()), loader_messages=messages)
 
 
 def _messages(stderr: str, caught: Sequence[warnings.WarningMessage], limit: int = 6) -> tuple[str, ...]:

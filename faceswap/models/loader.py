@@ -53,6 +53,7 @@ from faceswap.models.registry import (
 )
 from faceswap.runtime.cpus import quota_bound_cpus
 from faceswap.runtime.memory import is_out_of_memory, map_large_allocations, release_free_heap
+from faceswap.runtime.nvidia import preload_cuda_libraries
 
 __all__ = [
     "FaceModels",
@@ -298,7 +299,8 @@ def _load(settings: Settings) -> FaceModels:
     providers = resolve_providers(settings.providers, ort.get_available_providers())
     if CUDA_PROVIDER in providers:
         # CUDA and cuDNN come as NVIDIA's wheels (onnxruntime-gpu[cuda,cudnn]), off the loader's path.
-        ort.preload_dlls()
+        for line in preload_cuda_libraries():
+            log.warning("CUDA libraries: %s", line)
     plan = _Plan(providers, provider_options(providers, settings.gpu_mem_limit), settings.providers == "cuda")
     # One dynamic-shape detector session for every input size: our detection size follows each image's
     # aspect (multiples of 32), and a static session per size cost 5-7x the first detection at each new
