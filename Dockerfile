@@ -70,7 +70,8 @@ RUN case "$FACESWAP_MODELS" in \
     && mkdir -p "$FACESWAP_MODEL_DIR/.cache" \
     && python -m faceswap.models prepare --dir "$FACESWAP_MODEL_DIR"
 
-# The service: every package of requirements.lock, the same lock `make run` and `make test` install.
+# The service: every package of requirements.lock, the lock `make run` installs (`make test` installs
+# requirements-dev.lock: the same versions, ONNX Runtime's included, without NVIDIA's wheels).
 FROM python AS service
 # `uvicorn main_fixed:app` (the seed's command) gets the limits `python main_fixed.py` sets: the header
 # deadline protocol, 64 KiB heads, 64 connections, a 5 s keep-alive and a 30 s drain (uvicorn reads UVICORN_*).
