@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from faceswap.config import Settings
+from faceswap.errors import ErrorCode
 from faceswap.http.app import create_app
 from faceswap.http.playground import CONTENT_SECURITY_POLICY, STATIC, load_assets
 from tests.conftest import derive
@@ -134,3 +135,8 @@ def test_the_page_writes_what_the_service_returns_as_text_only() -> None:
     text = script_text()
     for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"):
         assert sink not in text, sink
+
+
+def test_every_error_code_has_a_heading_in_plain_words() -> None:
+    titles = set(re.findall(r"^  ([A-Z_]+): \"", (STATIC / "api.js").read_text(), re.M))
+    assert {code.value for code in ErrorCode} <= titles

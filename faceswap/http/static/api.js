@@ -96,6 +96,7 @@ export const ERROR_TITLES = {
   TIMEOUT: "The swap took too long",
   INTERNAL: "The service hit an unexpected error",
   JOB_NOT_FOUND: "The job is no longer kept",
+  DELIVERY_FAILED: "The result could not be delivered",
   STORAGE_FULL: "The service has no room for the files",
   CONTENT_REFUSED: "The service refused this picture",
   NETWORK: "The service could not be reached",
