@@ -97,6 +97,7 @@ export const ERROR_TITLES = {
   INTERNAL: "The service hit an unexpected error",
   JOB_NOT_FOUND: "The job is no longer kept",
   DELIVERY_FAILED: "The result could not be delivered",
+  COST_LIMIT_EXCEEDED: "This swap would take more work than the service allows: fewer faces or lighter options",
   STORAGE_FULL: "The service has no room for the files",
   CONTENT_REFUSED: "The service refused this picture",
   NETWORK: "The service could not be reached",
