@@ -190,8 +190,26 @@ class Settings(BaseSettings):
     )
     max_video_bytes: int = Field(200 * MiB, ge=1024, description="Largest video file accepted, in bytes.")
     job_timeout: float = Field(1800.0, gt=0, le=86_400, description="Seconds a job may swap for.")
-    max_jobs: int = Field(16, ge=1, le=10_000, description="Jobs kept at once (running, queued or done).")
+    max_jobs: int = Field(16, ge=1, le=10_000, description="Jobs queued or running at once; beyond: BUSY.")
     job_ttl: float = Field(3600.0, gt=0, le=86_400, description="Seconds a finished job's result is kept.")
+    data_dir: Path = Field(
+        Path("./data"), description="Where jobs, their requests and results are kept (SQLite and files)."
+    )
+    jobs_url: SecretStr | None = Field(
+        None, description="redis://... to keep jobs in Redis, shared by every replica; unset: SQLite."
+    )
+    job_max_attempts: int = Field(
+        3, ge=1, le=100, description="Starts a job gets when its worker stops mid-job (restart, crash)."
+    )
+    job_lease_seconds: float = Field(
+        30.0, ge=1, le=3600, description="Seconds a dead worker's job stays claimed before another takes it."
+    )
+    max_results_bytes: int = Field(
+        10 * 1024 * MiB, ge=MiB, description="Bytes of finished jobs' results kept; beyond: oldest removed."
+    )
+    min_free_bytes: int = Field(
+        256 * MiB, ge=0, description="Free space kept in the data folder; results are removed to keep it."
+    )
     max_inline_result_bytes: int = Field(
         16 * MiB, ge=1024, description="Largest result returned as base64; larger ones need output_url."
     )
@@ -245,7 +263,7 @@ class Settings(BaseSettings):
             return None
         return value
 
-    @field_validator("api_key", mode="before")
+    @field_validator("api_key", "jobs_url", mode="before")
     @classmethod
     def _blank_key_is_none(cls, value: object) -> object:
         if isinstance(value, str) and not value.strip():

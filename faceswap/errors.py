@@ -21,6 +21,7 @@ Library errors (cv2, onnxruntime, httpx, PIL) are converted where each stage cal
 
 from __future__ import annotations
 
+import errno
 from enum import StrEnum
 from typing import Literal
 
@@ -42,6 +43,8 @@ __all__ = [
     "SwapError",
     "image_label",
     "image_too_large",
+    "is_disk_full",
+    "storage_full",
 ]
 
 FaultKind = Literal["missing", "lfs_pointer", "truncated", "corrupt", "wrong_kind"]
@@ -69,6 +72,7 @@ class ErrorCode(StrEnum):
     DELIVERY_FAILED = "DELIVERY_FAILED"
     CONTENT_REFUSED = "CONTENT_REFUSED"
     COST_LIMIT_EXCEEDED = "COST_LIMIT_EXCEEDED"
+    STORAGE_FULL = "STORAGE_FULL"
 
 
 ERROR_STATUS: dict[ErrorCode, int] = {
@@ -91,6 +95,7 @@ ERROR_STATUS: dict[ErrorCode, int] = {
     ErrorCode.DELIVERY_FAILED: 502,
     ErrorCode.CONTENT_REFUSED: 422,
     ErrorCode.COST_LIMIT_EXCEEDED: 422,
+    ErrorCode.STORAGE_FULL: 507,
 }
 
 
@@ -185,3 +190,21 @@ def image_label(role: str) -> str:
 def image_too_large(role: str, limit: int) -> SwapError:
     """IMAGE_TOO_LARGE for `role` (e.g. "source image", "request body") over `limit` bytes."""
     return SwapError(ErrorCode.IMAGE_TOO_LARGE, f"The {role} is larger than {describe_size(limit)}.")
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether `exc` (or what caused it) is a write that found no space left (ENOSPC, EDQUOT)."""
+    while exc is not None:
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        exc = exc.__cause__  # type: ignore[assignment]
+    return False
+
+
+def storage_full(where: str = "the data folder") -> SwapError:
+    """STORAGE_FULL: no room for a job's files."""
+    return SwapError(
+        ErrorCode.STORAGE_FULL,
+        f"There is no room left in {where} for this job's files; try again once finished jobs expire.",
+        retry_after=60,
+    )

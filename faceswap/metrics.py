@@ -77,6 +77,12 @@ class Metrics:
         self.recoveries = Counter(
             "faceswap_oom_recoveries", "Out-of-memory failures recovered from.", registry=self.registry
         )
+        self.jobs_evicted = Counter(
+            "faceswap_jobs_evicted",
+            "Finished jobs removed with their results, by reason (ttl, disk).",
+            ["reason"],
+            registry=self.registry,
+        )
 
     def watch(self, read: Callable[[], dict[str, float]], state: Callable[[], str]) -> None:
         """Report live values (queue depth, cache counts, model state) at every scrape."""

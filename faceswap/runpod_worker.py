@@ -15,26 +15,41 @@ with it, and a fault of the image itself shows in every job's message.
 
 A job with ``"action": "job"`` (or with ``target_video`` or ``output_url``) runs what POST /jobs runs:
 a photo, or a clip frame by frame, with progress sent through the SDK's ``progress_update`` (at most
-once a second) and the result inline or PUT to ``output_url``.
+once a second) and the result inline or PUT to ``output_url`` (when the upload fails and the result fits
+inline, it comes back inline with ``delivery_failed``).
+
+On SIGTERM the SDK (1.12) stops taking jobs and waits for the running one without a limit; RunPod kills
+the worker after its own grace period. This worker honours ``FACESWAP_DRAIN_TIMEOUT`` instead: the job
+running gets that long, then stops at its next frame and answers NOT_READY ("send the job again"), its
+work folder removed. RunPod does not run a job again by itself: a job that ends COMPLETED (our answers,
+``success: false`` included) is final, and one that ends FAILED or TIMED_OUT is queued again only by
+``POST /v2/<endpoint>/retry/<job id>``; so the client sends a stopped job again (the message says so).
+Work folders of a worker that died are removed when the next one starts (``sweep_dead_work``).
 
 RunPod's load-balancing mode is plain HTTP: see faceswap.http.server.
 """
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import logging
 import shutil
-import tempfile
+import signal
+import threading
 import time
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable, Coroutine
+from types import FrameType
+from typing import Any, TypeVar
 
 from faceswap.config import Settings
 from faceswap.errors import ErrorCode, SwapError
 from faceswap.fetch import ImageFetcher
 from faceswap.http.middleware import new_request_id
-from faceswap.jobs import JobInput, run_job
+from faceswap.jobs.delivery import upload_result
+from faceswap.jobs.files import new_work_folder, sweep_dead_work
+from faceswap.jobs.models import JobInput
+from faceswap.jobs.run import JobOutput, run_job
 from faceswap.lifecycle import ModelLifecycle, Status
 from faceswap.logs import request_id_var
 from faceswap.models.check import verify_model_dir
@@ -52,6 +67,8 @@ LOAD_BACKOFF_CAP = 8.0
 WORKER_REMEDY = "RunPod starts a fresh worker for the next job"
 SDK_VERBOSE_LEVELS = frozenset({"NOTSET", "TRACE", "DEBUG"})
 PROGRESS_INTERVAL = 1.0
+DRAIN_POLL = 0.1
+T = TypeVar("T")
 JOB_FIELDS = ("target_video", "output_url")
 
 ProgressSink = Callable[[dict[str, Any], Any], None]
@@ -103,9 +120,12 @@ class QueueWorker:
         self._sleep = sleep
         self._progress = progress
         self._service: SwapService | None = None
+        self._drain_deadline: float | None = None
+        self._sigterm_chained = False
 
     def load(self) -> bool:
         """Load the models before any job; retry with backoff only while the files themselves check out."""
+        sweep_dead_work()
         delays = backoff_delays(LOAD_BACKOFF_FIRST, LOAD_BACKOFF_CAP)
         for attempt in range(self.settings.model_load_retries + 1):
             if self.lifecycle.try_load():
@@ -142,7 +162,10 @@ class QueueWorker:
         """One RunPod job: the swap or faces body, or the error body with ``success: false``."""
         request_id = str(job.get("id") or new_request_id())
         token = request_id_var.set(request_id)
+        self._chain_sigterm()
         try:
+            if self._drain_deadline is not None:
+                raise SwapError(ErrorCode.NOT_READY, "The worker is shutting down; send the job again.")
             if self.lifecycle.state.status in (Status.FAILED, Status.RECOVERING):
                 return self._not_ready(request_id)
             if is_job_input(job.get("input")):
@@ -171,12 +194,74 @@ class QueueWorker:
                 last = now
                 self._progress(job, {"frames_done": done, "frames_total": total})
 
-        folder = Path(tempfile.mkdtemp(prefix="faceswap-job-"))
+        folder = new_work_folder()
         try:
-            result = await run_job(self._service_now(), request, folder, progress)
+            output = await self._within_drain(run_job(self._service_now(), request, folder, progress))
+            result = await self._deliver(request, output)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
-        return {"success": True, "request_id": request_id, **result.model_dump(exclude_none=True)}
+        return {"success": True, "request_id": request_id, **result}
+
+    async def _deliver(self, request: JobInput, output: JobOutput) -> dict[str, Any]:
+        """Upload to output_url when given; else (or when the upload fails) base64 within the inline bound."""
+        size = output.path.stat().st_size
+        result: dict[str, Any] = {"size_bytes": size, **output.details}
+        if request.output_url is not None:
+            try:
+                await upload_result(
+                    output.path, request.output_url, output.details["media_type"], self.settings
+                )
+            except SwapError as exc:
+                if size > self.settings.max_inline_result_bytes:
+                    raise
+                result |= {"delivery_failed": True, "delivery_error": exc.message}
+            else:
+                return result | {"uploaded": True}
+        if size > self.settings.max_inline_result_bytes:
+            raise SwapError(
+                ErrorCode.IMAGE_TOO_LARGE,
+                f"The result is {size} bytes, over the {self.settings.max_inline_result_bytes} answered "
+                "inline; give an output_url to upload it to.",
+            )
+        data = await asyncio.to_thread(output.path.read_bytes)
+        return result | {"base64": base64.b64encode(data).decode(), "uploaded": False}
+
+    def begin_drain(self) -> None:
+        """SIGTERM: the job running now gets FACESWAP_DRAIN_TIMEOUT seconds, then stops (see the module)."""
+        if self._drain_deadline is None:
+            self._drain_deadline = time.monotonic() + self.settings.drain_timeout
+            log.info("draining: the running job gets %g s to finish", self.settings.drain_timeout)
+
+    def _chain_sigterm(self) -> None:
+        """Start the drain on SIGTERM, then let the SDK's own handler stop taking jobs (main thread only)."""
+        if self._sigterm_chained or threading.current_thread() is not threading.main_thread():
+            return
+        self._sigterm_chained = True
+        previous = signal.getsignal(signal.SIGTERM)
+
+        def handler(signum: int, frame: FrameType | None) -> None:
+            self.begin_drain()
+            if callable(previous):
+                previous(signum, frame)
+
+        signal.signal(signal.SIGTERM, handler)
+
+    async def _within_drain(self, work: Coroutine[Any, Any, T]) -> T:
+        """`work`, stopped when a drain began and its timeout passed (NOT_READY: send the job again)."""
+        task = asyncio.ensure_future(work)
+        while not task.done():
+            await asyncio.wait({task}, timeout=DRAIN_POLL)
+            deadline = self._drain_deadline
+            if deadline is not None and time.monotonic() > deadline and not task.done():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+                raise SwapError(
+                    ErrorCode.NOT_READY,
+                    "The worker shut down before the job finished (its drain timeout passed); "
+                    "send the job again.",
+                    retry_after=1,
+                )
+        return task.result()
 
     def _not_ready(self, request_id: str) -> dict[str, Any]:
         reason = self.failure_reason().rstrip(".")

@@ -303,9 +303,13 @@ class SwapService:
         return images
 
     async def run_blocking(
-        self, job: Callable[[Callable[[], None]], T], deadline: float, share: Share = "request"
+        self,
+        job: Callable[[Callable[[], None]], T],
+        deadline: float,
+        share: Share = "request",
+        on_start: Callable[[], None] | None = None,
     ) -> T:
-        """Run `job(checkpoint)` on a worker thread under the limiter.
+        """Run `job(checkpoint)` on a worker thread under the limiter; `on_start()` once it has its slot.
 
         The slot is held until the thread really finishes, even when the caller stops waiting
         (deadline, client gone): a limit of 1 stays 1. `checkpoint` raises TIMEOUT once the
@@ -314,6 +318,8 @@ class SwapService:
         slot to any request waiting for one and takes it back after (limiter.py: how slots are shared).
         """
         slot = await self.limiter.acquire(share)
+        if on_start is not None:
+            on_start()
         loop = asyncio.get_running_loop()
         abandoned = threading.Event()
         held = [slot]

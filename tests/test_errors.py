@@ -21,6 +21,7 @@ CONTRACT = {
     "DELIVERY_FAILED": 502,  # a job's result upload or webhook (README, "Webhooks")
     "CONTENT_REFUSED": 422,  # the content guard (contract, "Content guard and provenance")
     "COST_LIMIT_EXCEEDED": 422,  # FACESWAP_MAX_REQUEST_COST (README)
+    "STORAGE_FULL": 507,  # the jobs routes: no room for the job's files
 }
 
 
@@ -52,6 +53,8 @@ def test_public_names_are_pinned() -> None:
         "SwapError",
         "image_label",
         "image_too_large",
+        "is_disk_full",
+        "storage_full",
     ]
 
 

@@ -84,8 +84,11 @@ def _drainer(app: FastAPI, lifecycle: ModelLifecycle, timeout: float) -> Callabl
     async def drain() -> None:
         lifecycle.drain()
         service: SwapService | None = getattr(app.state, "service", None)
-        if service is not None:
-            await service.drain(timeout)
+        jobs: JobManager | None = getattr(app.state, "jobs", None)
+        waits = [] if service is None else [service.drain(timeout)]
+        if jobs is not None:
+            waits.append(jobs.drain(timeout))
+        await asyncio.gather(*waits)
 
     return drain
 
@@ -103,6 +106,7 @@ def _lifespan(
         app.state.metrics.watch(service.live_values, lambda: lifecycle.state.status.value)
         app.state.service = service
         app.state.jobs = jobs = JobManager(service)
+        await jobs.start()
         _drain_on_sigterm(lifecycle)
         _warn_without_server_limits(app)
         loader = asyncio.create_task(lifecycle.run(), name="model-loader")

@@ -60,6 +60,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (502, "FETCH_FAILED"),
         (503, "BUSY, NOT_READY or OUT_OF_MEMORY"),
         (504, "FETCH_TIMEOUT or TIMEOUT"),
+        (507, "STORAGE_FULL"),
     )
 }
 

@@ -1,11 +1,12 @@
-"""The job routes: POST /jobs starts a swap in the background, GET polls it, DELETE cancels it."""
+"""The job routes: POST /jobs starts a swap in the background, GET polls it or serves its result file,
+DELETE cancels it. The job manager does the rest."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response
 
 from faceswap.config import Settings
 from faceswap.http.errors import ERROR_RESPONSES
@@ -35,16 +36,28 @@ def job_body_limits(settings: Settings) -> dict[str, int]:
 async def start_job(body: JobInput, jobs: Jobs) -> Response:
     """Start a swap (a photo, or a clip frame by frame) in the background; poll GET /jobs/{id}.
 
-    Jobs are kept in this process's memory only: a restart loses them.
+    Jobs are kept in the job store (SQLite in FACESWAP_DATA_DIR, or Redis): a restart or another replica
+    carries them on. `webhook_url` receives the final status by POST.
     """
-    status = jobs.submit(body)
+    status = await jobs.submit(body)
     return JSONResponse(status.model_dump(), status_code=202, headers={"Location": f"/jobs/{status.id}"})
 
 
 @job_router.get("/jobs/{job_id}", response_model=JobStatus)
 async def job_status(job_id: str, jobs: Jobs) -> Response:
     """Status, progress (frames done / total, ETA) and, once done, the result or the error."""
-    return ImageJSONResponse(jobs.get(job_id).model_dump())
+    return ImageJSONResponse((await jobs.get(job_id)).model_dump())
+
+
+@job_router.get(
+    "/jobs/{job_id}/result",
+    response_class=FileResponse,
+    responses={200: {"content": {"video/*": {}, "image/*": {}}, "description": "The result file."}},
+)
+async def job_result(job_id: str, jobs: Jobs) -> Response:
+    """The finished job's result file, streamed from disk (also when its upload to output_url failed)."""
+    path, media_type = await jobs.result_file(job_id)
+    return FileResponse(path, media_type=media_type, filename=f"{job_id}{path.suffix}")
 
 
 @job_router.delete("/jobs/{job_id}", response_model=JobStatus)

@@ -30,7 +30,7 @@ import av
 import numpy as np
 
 from faceswap.config import Settings
-from faceswap.errors import ErrorCode, SwapError
+from faceswap.errors import ErrorCode, SwapError, is_disk_full, storage_full
 from faceswap.pipeline.detect import Face
 from faceswap.pipeline.engine import SWAPPER_NAME, Engine
 from faceswap.pipeline.quality import DEFAULT_QUALITY, Quality
@@ -569,6 +569,8 @@ def _run(
     if errors:
         if isinstance(errors[0], SwapError):
             raise errors[0]
+        if is_disk_full(errors[0]):
+            raise storage_full("the job's work folder") from errors[0]
         raise SwapError(ErrorCode.INTERNAL, "The swapped video could not be written.") from errors[0]
     result.timings_ms["video"] = round((time.perf_counter() - started) * 1000.0, 2)
     return result
