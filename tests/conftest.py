@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,10 +25,14 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def settings(model_dir: Path) -> Settings:
-    """Settings over the synthetic pack, on the CPU, loopback URLs allowed; the watermark off, so tests can
-    compare pixels exactly (tests/test_provenance.py turns it on on every entry point)."""
-    return Settings(model_dir=model_dir, providers="cpu", allow_private_urls=True, watermark=False)
+def settings(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Settings over the synthetic pack, on the CPU, loopback URLs allowed, jobs in a temporary folder; the
+    watermark off, so tests can compare pixels exactly (tests/test_provenance.py turns it on on every entry
+    point)."""
+    data_dir = tmp_path_factory.mktemp("data")
+    return Settings(
+        model_dir=model_dir, providers="cpu", allow_private_urls=True, watermark=False, data_dir=data_dir
+    )
 
 
 @pytest.fixture(scope="session")
@@ -64,5 +69,6 @@ def image_host() -> Iterator[ImageHost]:
 
 
 def derive(base: Settings, **changes: object) -> Settings:
-    """`base` with `changes`, validated like any Settings."""
+    """`base` with `changes`, validated like any Settings; jobs in a folder of their own unless given."""
+    changes.setdefault("data_dir", Path(tempfile.mkdtemp(prefix="faceswap-data-")))
     return Settings.model_validate({**base.model_dump(), **changes})

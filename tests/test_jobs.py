@@ -117,8 +117,8 @@ def test_a_clip_by_url_is_uploaded_to_output_url(
     assert count_frames(uploaded, tmp_path) == FRAMES
 
 
-def test_a_refused_upload_fails_the_job_clearly(
-    base_url: str, source: str, clip: bytes, host: ImageHost
+def test_a_refused_upload_keeps_the_result_and_says_why(
+    base_url: str, source: str, clip: bytes, host: ImageHost, tmp_path: Path
 ) -> None:
     host.upload_status["/bucket/denied.mp4"] = 403
     body = {
@@ -127,9 +127,12 @@ def test_a_refused_upload_fails_the_job_clearly(
         "output_url": host.url("/bucket/denied.mp4"),
     }
     done = finished(base_url, httpx.post(f"{base_url}/jobs", json=body).json()["id"])
-    assert done["status"] == "failed"
-    assert done["error"]["error_code"] == "FETCH_FAILED"
-    assert "403" in done["error"]["message"]
+    assert (done["status"], done["delivery_failed"]) == ("succeeded", True), done
+    assert "403" in done["delivery_error"]
+    assert done["result"]["uploaded"] is False
+    kept = httpx.get(f"{base_url}{done['result']['url']}")
+    assert kept.status_code == 200 and kept.headers["content-type"] == "video/mp4"
+    assert count_frames(kept.content, tmp_path) == FRAMES
 
 
 def test_a_bad_container_fails_the_job(base_url: str, source: str, host: ImageHost) -> None:
@@ -141,19 +144,20 @@ def test_a_bad_container_fails_the_job(base_url: str, source: str, host: ImageHo
     assert (done["status"], done["error"]["error_code"]) == ("failed", "INVALID_IMAGE")
 
 
-def test_an_output_url_on_a_refused_network_is_url_not_allowed(
+def test_an_output_or_webhook_url_on_a_refused_network_is_refused_at_once(
     settings: Settings, source: str, clip: bytes
 ) -> None:
     strict = derive(settings, allow_private_urls=False)
     with app_in_thread(create_app(strict)) as url:
         wait_ready(url)
-        body = {
-            "source_image": source,
-            "target_video": base64.b64encode(clip).decode(),
-            "output_url": "http://127.0.0.1:9/out.mp4",
-        }
-        done = finished(url, httpx.post(f"{url}/jobs", json=body).json()["id"])
-    assert (done["status"], done["error"]["error_code"]) == ("failed", "URL_NOT_ALLOWED")
+        for name in ("output_url", "webhook_url"):
+            body = {
+                "source_image": source,
+                "target_video": base64.b64encode(clip).decode(),
+                name: "http://127.0.0.1:9/out.mp4",
+            }
+            refused = httpx.post(f"{url}/jobs", json=body)
+            assert (refused.status_code, refused.json()["error_code"]) == (400, "URL_NOT_ALLOWED")
 
 
 def test_a_job_is_cancelled_and_forgotten(settings: Settings, source: str, clip: bytes) -> None:
@@ -183,13 +187,29 @@ def test_the_target_is_given_exactly_once(base_url: str, source: str) -> None:
     assert answer.json()["error_code"] == "INVALID_INPUT"
 
 
-def test_jobs_kept_are_bounded_and_caps_fail_the_job(settings: Settings, source: str, clip: bytes) -> None:
-    with app_in_thread(create_app(derive(settings, max_jobs=1, max_video_frames=10))) as url:
+def test_the_job_bound_counts_queued_and_running_jobs_only(
+    settings: Settings, source: str, clip: bytes
+) -> None:
+    with app_in_thread(create_app(derive(settings, max_jobs=1, failpoints="slow_swap:0.05"))) as url:
         wait_ready(url)
         body = {"source_image": source, "target_video": base64.b64encode(clip).decode()}
         first = httpx.post(f"{url}/jobs", json=body).json()
         refused = httpx.post(f"{url}/jobs", json=body)
         assert refused.status_code == 503 and refused.json()["error_code"] == "BUSY"
-        done = finished(url, first["id"])
-        assert (done["status"], done["error"]["error_code"]) == ("failed", "IMAGE_TOO_LARGE")
-        assert "frames" in done["error"]["message"]
+        assert int(refused.headers["retry-after"]) >= 1
+        assert finished(url, first["id"])["status"] == "succeeded"
+        again = httpx.post(f"{url}/jobs", json=body)
+        assert again.status_code == 202, "a finished job kept for its TTL must not hold a place"
+        assert finished(url, again.json()["id"])["status"] == "succeeded"
+
+
+def test_failed_jobs_do_not_count_against_the_bound(settings: Settings, source: str, clip: bytes) -> None:
+    with app_in_thread(create_app(derive(settings, max_jobs=1, max_video_frames=10))) as url:
+        wait_ready(url)
+        body = {"source_image": source, "target_video": base64.b64encode(clip).decode()}
+        for _ in range(3):
+            answer = httpx.post(f"{url}/jobs", json=body)
+            assert answer.status_code == 202, answer.text
+            done = finished(url, answer.json()["id"])
+            assert (done["status"], done["error"]["error_code"]) == ("failed", "IMAGE_TOO_LARGE")
+            assert "frames" in done["error"]["message"]

@@ -96,15 +96,10 @@ class JobManager:
         self._loops: list[asyncio.Task[None]] = []
         self._notices: set[asyncio.Task[None]] = set()
 
-    @property
-    def exclusive(self) -> bool:
-        """Whether this process alone uses the store (SQLite): every claimed job is then its own."""
-        return self.settings.jobs_url is None
-
     async def start(self) -> None:
         """Take back what a dead process left (jobs and work folders), then start running jobs."""
         for record in await self.store.requeue_expired(
-            self.settings.job_max_attempts, everyone=self.exclusive
+            self.settings.job_max_attempts, everyone=self.store.exclusive
         ):
             log.warning("job %s was interrupted (start %d); now %s", record.id, record.attempts, record.state)
         await self._sweep_work()

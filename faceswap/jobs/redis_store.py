@@ -94,6 +94,9 @@ return out
 class RedisJobStore:
     """JobStore over one Redis server (``redis://`` URL), shared by every replica."""
 
+    exclusive = False
+    """Replicas share the store: a job left claimed is taken back only once its lease ran out."""
+
     def __init__(self, url: str, prefix: str = PREFIX) -> None:
         self._redis: aioredis.Redis = aioredis.Redis.from_url(url)
         self._prefix = prefix

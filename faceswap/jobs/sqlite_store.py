@@ -1,13 +1,17 @@
 """The embedded job store: SQLite (WAL) in the data folder, each request a file beside it.
 
-One process owns a data folder (``FACESWAP_DATA_DIR``): jobs survive its restarts, not the loss of the
-folder, so the folder is a volume. Requests are written to a temporary name and published by rename, so a
-crash never leaves half a request under a job's name.
+Jobs survive restarts, not the loss of the folder (``FACESWAP_DATA_DIR``), so the folder is a volume. The
+first process to open the folder holds its lock file and is its owner (``exclusive``): at start it takes
+back every job left claimed, since only a dead process of its own can have claimed them. Any other process
+on the same folder (``uvicorn --workers N``) shares the jobs through leases, as replicas share Redis.
+Requests are written to a temporary name and published by rename, so a crash never leaves half a request
+under a job's name.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import sqlite3
 import threading
 import time
@@ -44,6 +48,12 @@ class SQLiteJobStore:
         self.requests = folder / "requests"
         self.requests.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        self._owner_lock = (folder / "jobs.lock").open("a")
+        try:
+            fcntl.flock(self._owner_lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            self.exclusive = True
+        except OSError:
+            self.exclusive = False
         self._db = sqlite3.connect(folder / "jobs.sqlite3", check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
@@ -221,3 +231,4 @@ class SQLiteJobStore:
 
     async def close(self) -> None:
         await self._call(self._db.close)
+        self._owner_lock.close()

@@ -24,6 +24,9 @@ __all__ = ["JobStore"]
 class JobStore(Protocol):
     """Jobs, their requests and their queue; every method is safe to call from any replica."""
 
+    exclusive: bool
+    """Whether this process alone uses the store: jobs claimed when it starts were its own dead process's."""
+
     async def add(self, record: JobRecord, request: bytes) -> None:
         """Keep a new queued job and its request (the JSON body), last in the queue."""
 
@@ -46,7 +49,7 @@ class JobStore(Protocol):
         """Extend `owner`'s lease; False when the job was deleted or is no longer `owner`'s."""
 
     async def give_back(self, job_id: str, owner: str) -> None:
-        """Put `owner`'s job first in the queue again, this start not counted (its worker stops on purpose)."""
+        """Put `owner`'s job first in the queue again, this start not counted (it stops on purpose)."""
 
     async def requeue_expired(self, max_attempts: int, *, everyone: bool = False) -> list[JobRecord]:
         """Jobs whose lease ran out (with `everyone`, every claimed job) back to the queue, or failed when
