@@ -205,7 +205,7 @@ class Settings(BaseSettings):
         30.0, ge=1, le=3600, description="Seconds a dead worker's job stays claimed before another takes it."
     )
     max_results_bytes: int = Field(
-        10 * 1024 * MiB, ge=MiB, description="Bytes of finished jobs' results kept; beyond: oldest removed."
+        10 * 1024 * MiB, ge=1024, description="Bytes of finished jobs' results kept; beyond: oldest removed."
     )
     min_free_bytes: int = Field(
         256 * MiB, ge=0, description="Free space kept in the data folder; results are removed to keep it."

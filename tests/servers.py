@@ -50,6 +50,7 @@ class ImageHost:
         self.hits: list[str] = []
         self.uploads: dict[str, bytes] = {}
         self.upload_status: dict[str, int] = {}
+        self.posts: list[tuple[str, bytes, dict[str, str]]] = []
         host = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -77,6 +78,12 @@ class ImageHost:
                     host.uploads[self.path] = body
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                host.posts.append((self.path, self.rfile.read(length), dict(self.headers.items())))
+                self.send_response(204)
                 self.end_headers()
 
             def log_message(self, *args: object) -> None:

@@ -16,6 +16,7 @@ not allow) is INVALID_IMAGE, logged with the reason.
 
 from __future__ import annotations
 
+import errno
 import logging
 import queue
 import threading
@@ -38,6 +39,7 @@ from faceswap.pipeline.select import ALL_FACES, TargetChoice, best_match
 from faceswap.pipeline.track import Track, follow
 from faceswap.provenance.credentials import Ingredient, sniff_media_type
 from faceswap.provenance.guard import ClipSampler
+from faceswap.runtime.failpoints import Failpoints
 
 __all__ = [
     "MAX_STREAMS",
@@ -449,6 +451,7 @@ def _encode(
     source: queue.Queue[Any],
     stop: threading.Event,
     errors: list[BaseException],
+    failpoints: Failpoints,
 ) -> None:
     """Encode frames and mux packets from `source` until the end marker; the first failure in `errors`."""
     try:
@@ -459,6 +462,8 @@ def _encode(
                 output.mux(packet)
                 continue
             _, pixels, pts, time_base = item
+            if failpoints.hit("disk_full"):
+                raise OSError(errno.ENOSPC, "No space left on device (failpoint disk_full)")
             frame = av.VideoFrame.from_ndarray(pixels, format="bgr24")
             frame.pts, frame.time_base = pts, time_base
             output.mux(stream.encode(frame))
@@ -553,7 +558,9 @@ def _run(
     decoder = threading.Thread(
         target=_decode, args=(container, info, limits, decoded, stop), name="video-decode"
     )
-    encoder = threading.Thread(target=_encode, args=(*sink, swapped, stop, errors), name="video-encode")
+    encoder = threading.Thread(
+        target=_encode, args=(*sink, swapped, stop, errors, engine.failpoints), name="video-encode"
+    )
     decoder.start()
     encoder.start()
     result = VideoResult(info.kind, info.width, info.height, 0, 0, float(info.fps))

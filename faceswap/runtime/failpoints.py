@@ -3,7 +3,7 @@
 Counted failpoints fire on their next N hits, then are spent:
 ``swap_oom``, ``detect_oom`` (raise ONNX Runtime's CUDA allocation failure), ``fetch_reset``
 (the download's connection is reset), ``load_fail`` (model loading fails), ``crash`` (the swap
-raises an unexpected error).
+raises an unexpected error), ``disk_full`` (writing a clip's next swapped frame finds no space left, ENOSPC).
 Delay failpoints apply to every hit: ``slow_swap:SECONDS``.
 """
 
@@ -16,7 +16,7 @@ from onnxruntime.capi.onnxruntime_pybind11_state import RuntimeException
 
 __all__ = ["COUNTED", "DELAYS", "Failpoints", "allocation_failure"]
 
-COUNTED = frozenset({"swap_oom", "detect_oom", "fetch_reset", "load_fail", "crash"})
+COUNTED = frozenset({"swap_oom", "detect_oom", "fetch_reset", "load_fail", "crash", "disk_full"})
 DELAYS = frozenset({"slow_swap"})
 
 

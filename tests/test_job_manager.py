@@ -1,0 +1,158 @@
+"""The job manager in process: kept, evicted, refused for space, reported by webhook, nothing leaked."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+import pytest
+
+from faceswap.config import Settings
+from faceswap.errors import ErrorCode, SwapError
+from faceswap.fetch import ImageFetcher
+from faceswap.jobs import JobInput, JobManager
+from faceswap.lifecycle import ModelLifecycle
+from faceswap.runtime.failpoints import Failpoints
+from faceswap.service import SwapService
+from faceswap.testing.clips import write_clip
+from faceswap.testing.synthetic import draw_faces
+from tests.conftest import derive, encode_png
+from tests.servers import ImageHost
+
+SOURCE = base64.b64encode(encode_png(draw_faces(640, 480, 1, seed=9)[0])).decode()
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = tmp_path_factory.mktemp("clips") / "in.mp4"
+    write_clip(path, "mp4", frames=12, size=(256, 256))
+    return base64.b64encode(path.read_bytes()).decode()
+
+
+@asynccontextmanager
+async def manager(settings: Settings) -> AsyncIterator[JobManager]:
+    """A started JobManager over a loaded synthetic engine."""
+    lifecycle = ModelLifecycle(settings, Failpoints(settings.failpoints))
+    assert lifecycle.try_load()
+    service = SwapService(settings, lifecycle, ImageFetcher(settings))
+    jobs = JobManager(service)
+    await jobs.start()
+    try:
+        yield jobs
+    finally:
+        await jobs.close()
+        await service.fetcher.aclose()
+        service.close()
+
+
+def run(settings: Settings, scenario: Callable[[JobManager], Awaitable[None]]) -> None:
+    async def main() -> None:
+        async with manager(settings) as jobs:
+            await scenario(jobs)
+
+    asyncio.run(main())
+
+
+def test_a_finished_job_is_evicted_after_the_ttl_with_a_metric(settings: Settings, clip: str) -> None:
+    async def scenario(jobs: JobManager) -> None:
+        status = await jobs.submit(JobInput(source_image=SOURCE, target_video=clip))
+        done = await jobs.wait(status.id)
+        assert done.status == "succeeded"
+        assert jobs.files.result(f"{status.id}.mp4") is not None
+        await asyncio.sleep(1.1)
+        assert await jobs.evict() == 1
+        with pytest.raises(SwapError) as gone:
+            await jobs.get(status.id)
+        assert gone.value.code is ErrorCode.JOB_NOT_FOUND
+        assert "FACESWAP_JOB_TTL" in gone.value.message
+        assert jobs.files.result(f"{status.id}.mp4") is None
+        assert jobs.service.metrics.jobs_evicted.labels("ttl")._value.get() == 1
+
+    run(derive(settings, job_ttl=1.0), scenario)
+
+
+def test_results_over_the_disk_bound_are_evicted_oldest_first(settings: Settings, clip: str) -> None:
+    async def scenario(jobs: JobManager) -> None:
+        ids = []
+        for _ in range(3):
+            status = await jobs.submit(JobInput(source_image=SOURCE, target_video=clip))
+            assert (await jobs.wait(status.id)).status == "succeeded"
+            ids.append(status.id)
+        one_result = jobs.files.results_bytes() // 3
+        jobs.settings = derive(jobs.settings, max_results_bytes=one_result + one_result // 2)
+        assert await jobs.evict() == 2
+        kept = [job_id for job_id in ids if await jobs.store.get(job_id) is not None]
+        assert kept == ids[-1:], "the newest result is kept, the older ones removed first"
+        assert jobs.service.metrics.jobs_evicted.labels("disk")._value.get() == 2
+
+    run(derive(settings), scenario)
+
+
+def test_no_room_for_the_request_is_storage_full_before_the_work(settings: Settings, clip: str) -> None:
+    async def scenario(jobs: JobManager) -> None:
+        with pytest.raises(SwapError) as refused:
+            await jobs.submit(JobInput(source_image=SOURCE, target_video=clip))
+        assert (refused.value.code, refused.value.status) == (ErrorCode.STORAGE_FULL, 507)
+        assert await jobs.store.active() == 0
+
+    run(derive(settings, min_free_bytes=2**62), scenario)
+
+
+def test_a_disk_that_fills_up_mid_clip_fails_the_job_storage_full(settings: Settings, clip: str) -> None:
+    async def scenario(jobs: JobManager) -> None:
+        status = await jobs.submit(JobInput(source_image=SOURCE, target_video=clip))
+        done = await jobs.wait(status.id)
+        assert (done.status, done.error and done.error.error_code) == ("failed", "STORAGE_FULL")
+        assert not (jobs.files.work / status.id).exists(), "the work folder is given back"
+
+    run(derive(settings, failpoints="disk_full:1"), scenario)
+
+
+def test_the_webhook_gets_the_final_status(settings: Settings, clip: str, image_host: ImageHost) -> None:
+    async def scenario(jobs: JobManager) -> None:
+        request = JobInput(source_image=SOURCE, target_video=clip, webhook_url=image_host.url("/hook"))
+        status = await jobs.submit(request)
+        done = await jobs.wait(status.id)
+        for _ in range(200):
+            if image_host.posts:
+                break
+            await asyncio.sleep(0.05)
+        ((path, body, _),) = image_host.posts
+        payload = json.loads(body)
+        assert path == "/hook"
+        assert (payload["id"], payload["status"]) == (status.id, done.status) == (status.id, "succeeded")
+        assert payload["result"]["url"] == f"/jobs/{status.id}/result"
+
+    run(derive(settings), scenario)
+
+
+def test_a_job_waiting_for_its_slot_says_queued(settings: Settings, clip: str) -> None:
+    async def scenario(jobs: JobManager) -> None:
+        await jobs.service.limiter.acquire()  # a request holds the only slot
+        status = await jobs.submit(JobInput(source_image=SOURCE, target_video=clip))
+        await asyncio.sleep(1.0)
+        assert (await jobs.get(status.id)).status == "queued"
+        jobs.service.limiter.release()
+        assert (await jobs.wait(status.id)).status == "succeeded"
+
+    run(derive(settings), scenario)
+
+
+def test_draining_refuses_new_jobs_and_gives_running_ones_back(settings: Settings, clip: str) -> None:
+    async def scenario(jobs: JobManager) -> None:
+        status = await jobs.submit(JobInput(source_image=SOURCE, target_video=clip))
+        while (await jobs.get(status.id)).status != "running":
+            await asyncio.sleep(0.02)
+        await jobs.drain(0.1)
+        with pytest.raises(SwapError) as refused:
+            await jobs.submit(JobInput(source_image=SOURCE, target_video=clip))
+        assert refused.value.code is ErrorCode.NOT_READY
+        kept = await jobs.store.get(status.id)
+        assert kept is not None
+        assert (kept.state, kept.owner, kept.attempts) == ("queued", None, 0)
+        assert await jobs.store.request(status.id) is not None
+
+    run(derive(settings, failpoints="slow_swap:0.3"), scenario)
