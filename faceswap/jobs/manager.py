@@ -292,7 +292,7 @@ class JobManager:
                 await self.evict()
             except Exception:
                 log.exception("job housekeeping failed; trying again")
-            await asyncio.sleep(JANITOR_EVERY)
+            await asyncio.sleep(min(JANITOR_EVERY, self.settings.job_lease_seconds))
 
     async def evict(self) -> int:
         """Remove finished jobs past the TTL, then the oldest while results take too much space."""
