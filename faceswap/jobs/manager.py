@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import gc
 import logging
 import os
 import socket
@@ -34,6 +35,7 @@ from faceswap.jobs.models import JobInput, JobRecord, JobResult, JobStatus
 from faceswap.jobs.run import run_job
 from faceswap.jobs.store import JobStore
 from faceswap.lifecycle import Status
+from faceswap.runtime.memory import release_free_heap
 from faceswap.service import SwapService
 from faceswap.urlguard import check_url
 
@@ -362,13 +364,19 @@ class JobManager:
                 )
         finally:
             self._running.pop(job_id, None)
-            await asyncio.to_thread(self.files.remove_work, job_id)
+            await asyncio.to_thread(self._clean_up, job_id)
             self._wake.set()
         record.finished = time.time()
         await self.store.finish(record)
         log.info("job %s %s", job_id, record.state)
         if webhook_url is not None:
             self._notify(webhook_url, record)
+
+    def _clean_up(self, job_id: str) -> None:
+        """A job's work folder removed, and the memory its frames and codecs held given back."""
+        self.files.remove_work(job_id)
+        gc.collect()
+        release_free_heap()
 
     async def _stopped(self, job_id: str) -> None:
         """A job's task was cancelled: given back when the process stops, else it was deleted."""
