@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import os
+import socket
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +18,8 @@ import pytest
 
 from faceswap.config import Settings
 from faceswap.http.app import create_app
+from faceswap.jobs.models import JobRecord
+from faceswap.jobs.sqlite_store import SQLiteJobStore
 from faceswap.testing.clips import write_clip
 from faceswap.testing.synthetic import draw_faces
 from tests.conftest import derive, encode_png
@@ -213,3 +219,44 @@ def test_failed_jobs_do_not_count_against_the_bound(settings: Settings, source: 
             done = finished(url, answer.json()["id"])
             assert (done["status"], done["error"]["error_code"]) == ("failed", "IMAGE_TOO_LARGE")
             assert "frames" in done["error"]["message"]
+
+
+def test_slow_readers_of_a_large_result_cost_file_handles_not_memory(settings: Settings) -> None:
+    data_dir = Path(tempfile.mkdtemp(prefix="faceswap-data-"))
+    with app_in_thread(create_app(derive(settings, data_dir=data_dir))) as url:
+        job_id = asyncio.run(finished_job_with_result(data_dir, 19 * 1024 * 1024))
+        before = resident_bytes()
+        readers = []
+        for _ in range(32):
+            reader = socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1])))
+            reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            reader.sendall(f"GET /jobs/{job_id}/result HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            readers.append(reader)
+        time.sleep(2.0)  # let every response fill its socket and block
+        held = resident_bytes() - before
+        assert readers[0].recv(12) == b"HTTP/1.1 200"
+        for reader in readers:
+            reader.close()
+    assert held < 64 * 1024 * 1024, f"{held >> 20} MiB held for 32 readers that do not read"
+
+
+async def finished_job_with_result(data_dir: Path, size: int) -> str:
+    """A succeeded job with a `size`-byte result, written to the app's store as its worker would."""
+    store = SQLiteJobStore(data_dir)
+    record = JobRecord(id="a" * 32, created=time.time())
+    await store.add(record, b"{}")
+    claimed = await store.claim("writer", 30.0)
+    assert claimed is not None
+    (data_dir / "results" / f"{record.id}.mp4").write_bytes(os.urandom(size))
+    claimed.state, claimed.finished, claimed.result_file = "succeeded", time.time(), f"{record.id}.mp4"
+    claimed.result = {"kind": "video", "media_type": "video/mp4", "size_bytes": size, "width": 2, "height": 2}
+    await store.finish(claimed)
+    await store.close()
+    return record.id
+
+
+def resident_bytes() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")

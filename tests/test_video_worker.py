@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +13,7 @@ from faceswap.config import Settings
 from faceswap.runpod_worker import QueueWorker, is_job_input
 from faceswap.testing.clips import write_clip
 from faceswap.testing.synthetic import draw_faces
-from tests.conftest import encode_png
+from tests.conftest import derive, encode_png
 
 FRAMES = 16
 
@@ -51,3 +53,31 @@ def test_a_bad_job_is_an_output_with_success_false(settings: Settings) -> None:
         "INVALID_INPUT",
         "job-8",
     )
+
+
+def test_a_drain_stops_the_running_job_after_the_drain_timeout(settings: Settings, tmp_path: Path) -> None:
+    clip = tmp_path / "in.mp4"
+    write_clip(clip, "mp4", frames=FRAMES, size=(256, 256))
+    slow = derive(settings, failpoints="slow_swap:0.5", drain_timeout=0.5)
+    updates: list[Any] = []
+    worker = QueueWorker(slow, progress=lambda job, value: updates.append(value))
+    assert worker.load()
+    job_input = {
+        "source_image": base64.b64encode(encode_png(draw_faces(640, 480, 1, seed=9)[0])).decode(),
+        "target_video": base64.b64encode(clip.read_bytes()).decode(),
+    }
+
+    async def drained() -> dict[str, Any]:
+        job = asyncio.create_task(worker.handle({"id": "job-9", "input": job_input}))
+        while not updates:
+            await asyncio.sleep(0.05)
+        worker.begin_drain()
+        return await job
+
+    output = asyncio.run(drained())
+    assert (output["success"], output["error_code"]) == (False, "NOT_READY")
+    assert "send the job again" in output["message"]
+    assert updates[-1]["frames_done"] < FRAMES, "the job stopped before its end"
+    assert not list(Path(tempfile.gettempdir()).glob(f"faceswap-job-{os.getpid()}-*")), "no work folder left"
+    refused = asyncio.run(worker.handle({"id": "job-10", "input": job_input}))
+    assert refused["error_code"] == "NOT_READY"
