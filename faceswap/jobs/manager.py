@@ -29,11 +29,12 @@ from pathlib import Path
 from typing import Any
 
 from faceswap.errors import ErrorCode, SwapError, is_disk_full, storage_full
-from faceswap.jobs import delivery, webhook
+from faceswap.jobs.delivery import upload_result
 from faceswap.jobs.files import JobFiles
 from faceswap.jobs.models import JobInput, JobRecord, JobResult, JobStatus
 from faceswap.jobs.run import run_job
 from faceswap.jobs.store import JobStore
+from faceswap.jobs.webhook import send_webhook
 from faceswap.lifecycle import Status
 from faceswap.runtime.memory import release_free_heap
 from faceswap.service import SwapService
@@ -416,7 +417,7 @@ class JobManager:
         if request.output_url is not None:
             path = self.files.results / record.result_file
             try:
-                await delivery.upload_result(path, request.output_url, result.media_type, self.settings)
+                await upload_result(path, request.output_url, result.media_type, self.settings)
             except SwapError as exc:
                 log.warning("job %s: the upload failed, the result is kept: %s", record.id, exc.message)
                 record.delivery_error = exc.message
@@ -432,7 +433,7 @@ class JobManager:
 
         async def send() -> None:
             try:
-                await webhook.send_webhook(url, payload, self.settings)
+                await send_webhook(url, payload, self.settings)
             except SwapError as exc:
                 log.warning("job %s: the webhook was not delivered: %s", record.id, exc.message)
 

@@ -16,9 +16,16 @@ export interface VideoProgress {
   readonly etaSeconds: number | null;
 }
 
-/** A finished job's result: base64 inline, or uploaded to outputUrl. */
+/** A finished job's result: base64 inline (small results), a file at resultUrl, or uploaded to outputUrl. */
 export interface VideoResult {
   readonly jobId: string;
+  /** GET this for the result file while the job is kept (null once uploaded to outputUrl). */
+  readonly resultUrl: string | null;
+  /** The job succeeded but the upload to outputUrl failed; the file stays at resultUrl. */
+  readonly deliveryFailed: boolean;
+  readonly deliveryError: string | null;
+  /** Times the job was started (a restart or a lost worker starts it again). */
+  readonly attempts: number;
   readonly kind: "image" | "video";
   readonly mediaType: string;
   readonly sizeBytes: number;
@@ -41,8 +48,10 @@ export interface SwapVideoOptions {
   /** A number from 1, or "all". */
   readonly targetIndex?: number | "all";
   readonly sourceIndex?: number;
-  /** A presigned URL the result is PUT to; without it the result comes back as base64. */
+  /** A presigned URL the result is PUT to; without it the result comes back as base64 or at resultUrl. */
   readonly outputUrl?: string;
+  /** Receives the job's final status by POST when it ends. */
+  readonly webhookUrl?: string;
   readonly onProgress?: (progress: VideoProgress) => void;
   readonly timeoutMs?: number;
   readonly pollIntervalMs?: number;
@@ -75,9 +84,13 @@ function progressOf(job: Json): VideoProgress {
   };
 }
 
-function resultOf(jobId: string, result: Json): VideoResult {
+function resultOf(base: string, jobId: string, job: Json, result: Json): VideoResult {
   return {
     jobId,
+    resultUrl: typeof result["url"] === "string" ? `${base}${result["url"]}` : null,
+    deliveryFailed: job["delivery_failed"] === true,
+    deliveryError: typeof job["delivery_error"] === "string" ? job["delivery_error"] : null,
+    attempts: Number(job["attempts"] ?? 1),
     kind: result["kind"] === "video" ? "video" : "image",
     mediaType: String(result["media_type"]),
     sizeBytes: Number(result["size_bytes"]),
@@ -107,6 +120,7 @@ export async function swapVideo(options: SwapVideoOptions): Promise<VideoResult>
     target_index: options.targetIndex ?? 1,
     source_index: options.sourceIndex ?? 1,
     ...(options.outputUrl ? { output_url: options.outputUrl } : {}),
+    ...(options.webhookUrl ? { webhook_url: options.webhookUrl } : {}),
   };
   const deadline = new Deadline(options.timeoutMs ?? DEFAULT_TIMEOUT_MS, options.signal);
   let jobUrl: string | undefined;
@@ -126,7 +140,7 @@ export async function swapVideo(options: SwapVideoOptions): Promise<VideoResult>
       options.onProgress?.(progressOf(job));
       if (job["status"] === "succeeded" && isJson(job["result"])) {
         jobUrl = undefined;
-        return resultOf(jobId, job["result"]);
+        return resultOf(base, jobId, job, job["result"]);
       }
       if (job["status"] === "failed" || job["status"] === "cancelled") {
         jobUrl = undefined;

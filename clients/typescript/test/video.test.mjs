@@ -31,6 +31,7 @@ const result = {
   media_type: "video/mp4",
   size_bytes: 3,
   base64: "AAAA",
+  url: "/jobs/job1/result",
   uploaded: false,
   width: 256,
   height: 256,
@@ -41,7 +42,11 @@ const result = {
 
 test("swapVideo reports progress and resolves with the clip", async () => {
   const fake = await startFakeServer(
-    jobsFake([running(1), running(3), { id: "job1", status: "succeeded", progress: { frames_done: 4, frames_total: 4 }, result }]),
+    jobsFake([
+      running(1),
+      running(3),
+      { id: "job1", status: "succeeded", attempts: 2, progress: { frames_done: 4, frames_total: 4 }, result },
+    ]),
   );
   try {
     const seen = [];
@@ -50,6 +55,7 @@ test("swapVideo reports progress and resolves with the clip", async () => {
       source: { url: "https://example.com/me.jpg" },
       target: { base64: "AAAA" },
       targetIndex: "all",
+      webhookUrl: "https://example.com/hook",
       pollIntervalMs: 5,
       onProgress: (progress) => seen.push(progress.framesDone),
     });
@@ -57,7 +63,11 @@ test("swapVideo reports progress and resolves with the clip", async () => {
     assert.equal(out.kind, "video");
     assert.equal(out.swappedFrames, 3);
     assert.equal(out.base64, "AAAA");
+    assert.equal(out.resultUrl, `${fake.url}/jobs/job1/result`);
+    assert.equal(out.attempts, 2);
+    assert.equal(out.deliveryFailed, false);
     const posted = fake.requests[0].body;
+    assert.equal(posted.webhook_url, "https://example.com/hook");
     assert.equal(posted.source_url, "https://example.com/me.jpg");
     assert.equal(posted.target_video, "AAAA");
     assert.equal(posted.target_index, "all");
