@@ -104,9 +104,13 @@ COPY main_fixed.py handler.py runpod_debug.py test_input.json /app/
 
 # The runtime user may add files to the cache folder (that folder only, not what is in it): on the CPU
 # the first start writes ONNX Runtime's optimized copy of the swapper there. The models and everything
-# else stay root's and read-only to it.
+# else stay root's and read-only to it. Jobs (their SQLite database, requests and results) live in
+# /data, the runtime user's: mount a volume there so that jobs outlive the container.
+ENV FACESWAP_DATA_DIR=/data
 RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin faceswap \
-    && chown faceswap:faceswap "$FACESWAP_MODEL_DIR/.cache"
+    && mkdir -p "$FACESWAP_DATA_DIR" \
+    && chown faceswap:faceswap "$FACESWAP_MODEL_DIR/.cache" "$FACESWAP_DATA_DIR"
+VOLUME ["/data"]
 USER 10001
 
 EXPOSE 8000

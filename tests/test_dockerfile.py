@@ -235,16 +235,21 @@ def test_the_model_stage_code_copy_runs_the_model_commands(tmp_path: Path) -> No
         assert result.returncode == 0, (command, result.stderr[-2000:])
 
 
-def test_the_cache_folder_is_made_at_build_and_only_it_is_given_to_the_runtime_user() -> None:
+def test_the_cache_and_data_folders_are_made_at_build_and_only_they_are_given_to_the_runtime_user() -> None:
     (fetch,) = [rest for kw, rest in stages()["models"] if kw == "RUN"]
     made = fetch.index('mkdir -p "$FACESWAP_MODEL_DIR/.cache"')
     assert made < fetch.index("faceswap.models prepare")
     steps = stages()["service"]
     (user_run,) = [rest for kw, rest in steps if kw == "RUN" and "chown" in rest]
-    useradd, chown = (shlex.split(command) for command in user_run.split("&&"))
+    useradd, mkdir, chown = (shlex.split(command) for command in user_run.split("&&"))
     name, uid = useradd[-1], useradd[useradd.index("--uid") + 1]
     assert useradd[0] == "useradd" and [rest for kw, rest in steps if kw == "USER"][-1] == uid
-    assert chown == ["chown", f"{name}:{name}", "$FACESWAP_MODEL_DIR/.cache"], "one folder, not recursive"
+    assert mkdir == ["mkdir", "-p", "$FACESWAP_DATA_DIR"]
+    assert chown == ["chown", f"{name}:{name}", "$FACESWAP_MODEL_DIR/.cache", "$FACESWAP_DATA_DIR"], (
+        "two folders, not recursive"
+    )
+    assert ("ENV", "FACESWAP_DATA_DIR=/data") in steps
+    assert ("VOLUME", '["/data"]') in steps, "jobs outlive the container on a volume"
     assert ("COPY", "--from=models /opt/models /opt/models") in steps
 
 
