@@ -184,10 +184,14 @@ def row_sigterm(setup: Setup) -> list[Row]:
         started = time.monotonic()
         first.process.send_signal(signal.SIGTERM)
         time.sleep(0.2)
-        during = first.submit(clip_job(setup))
+        try:
+            during = first.submit(clip_job(setup))
+            body = during.json()
+            during_text = f"{during.status_code} {body.get('error_code') or body.get('status')}"
+        except httpx.HTTPError as exc:
+            during_text = f"no answer ({type(exc).__name__}): the server had already stopped listening"
         code = first.process.wait(timeout=120)
         seconds = time.monotonic() - started
-        during_text = f"{during.status_code} {during.json().get('error_code') or during.json().get('status')}"
     with service(setup, env) as second:
         seen = [outcome(second.finished(job_id)) for job_id in ids]
     return [
