@@ -158,6 +158,8 @@ def service_process(
     """`uvicorn main_fixed:app` (or with `entry`, `python main_fixed.py`) as a child process on a free port;
     yields (base URL, process)."""
     port = free_port()
+    data_dir = tempfile.mkdtemp(prefix="faceswap-data-")  # jobs never go to the checkout's ./data
+    env = {"FACESWAP_DATA_DIR": data_dir, **env}
     command = [sys.executable, "-m", "uvicorn", "main_fixed:app", "--host", "127.0.0.1", "--port", str(port)]
     if entry:
         command = [sys.executable, "main_fixed.py"]
