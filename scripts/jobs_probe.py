@@ -163,11 +163,15 @@ def outcome(body: dict[str, Any]) -> str:
     return text
 
 
+PROBE_STARTED = time.time()
+
+
 def leftovers(data: Path) -> int:
-    """Work folders on disk: the data folder's, and the old temporary ones."""
+    """Work folders on disk: the data folder's, and temporary ones (older code) made since the probe began."""
     work = data / "work"
     mine = len(list(work.iterdir())) if work.is_dir() else 0
-    return mine + len(list(Path(tempfile.gettempdir()).glob("faceswap-job-*")))
+    temporary = Path(tempfile.gettempdir()).glob("faceswap-job-*")
+    return mine + sum(1 for entry in temporary if entry.stat().st_mtime >= PROBE_STARTED)
 
 
 def clip_job(setup: Setup) -> dict[str, Any]:
