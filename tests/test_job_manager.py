@@ -20,7 +20,7 @@ from faceswap.service import SwapService
 from faceswap.testing.clips import write_clip
 from faceswap.testing.synthetic import draw_faces
 from tests.conftest import derive, encode_png
-from tests.servers import ImageHost
+from tests.servers import ImageHost, free_port
 
 SOURCE = base64.b64encode(encode_png(draw_faces(640, 480, 1, seed=9)[0])).decode()
 
@@ -156,3 +156,18 @@ def test_draining_refuses_new_jobs_and_gives_running_ones_back(settings: Setting
         assert await jobs.store.request(status.id) is not None
 
     run(derive(settings, failpoints="slow_swap:0.3"), scenario)
+
+
+def test_an_unreachable_redis_makes_the_job_routes_not_ready_not_the_start_fail(
+    settings: Settings, clip: str
+) -> None:
+    async def scenario(jobs: JobManager) -> None:
+        with pytest.raises(SwapError) as refused:
+            await jobs.submit(JobInput(source_image=SOURCE, target_video=clip))
+        assert (refused.value.code, refused.value.retry_after) == (ErrorCode.NOT_READY, 5)
+        assert "Redis" in refused.value.message
+        with pytest.raises(SwapError) as unknown:
+            await jobs.get("a" * 32)
+        assert unknown.value.code is ErrorCode.NOT_READY
+
+    run(derive(settings, jobs_url=f"redis://127.0.0.1:{free_port()}/0"), scenario)

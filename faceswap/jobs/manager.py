@@ -100,12 +100,21 @@ class JobManager:
         self._notices: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
-        """Take back what a dead process left (jobs and work folders), then start running jobs."""
-        for record in await self.store.requeue_expired(
-            self.settings.job_max_attempts, everyone=self.store.exclusive
-        ):
-            log.warning("job %s was interrupted (start %d); now %s", record.id, record.attempts, record.state)
-        await self._sweep_work()
+        """Take back what a dead process left (jobs and work folders), then start running jobs.
+
+        A store that cannot be reached does not stop the start: /swap works meanwhile, job routes answer
+        NOT_READY, and the loops keep trying.
+        """
+        try:
+            for record in await self.store.requeue_expired(
+                self.settings.job_max_attempts, everyone=self.store.exclusive
+            ):
+                log.warning(
+                    "job %s was interrupted (start %d); now %s", record.id, record.attempts, record.state
+                )
+            await self._sweep_work()
+        except SwapError as exc:
+            log.error("jobs left by an earlier process are taken back later: %s", exc.message)
         self._loops = [
             asyncio.create_task(self._dispatch(), name="jobs-dispatch"),
             asyncio.create_task(self._heartbeat(), name="jobs-heartbeat"),
@@ -256,20 +265,39 @@ class JobManager:
 
     async def _dispatch(self) -> None:
         """Claim queued jobs while there are free slots and the models are ready."""
+        store_down = False
         while self._accepting:
-            ready = self.service.lifecycle.ready_engine() is not None
-            if ready and len(self._running) < self.settings.max_concurrency:
-                record = await self.store.claim(self.owner, self.settings.job_lease_seconds)
-                if record is not None and self._accepting:
-                    running = _Running(record)
-                    self._running[record.id] = running
-                    running.task = asyncio.create_task(self._run(running), name=f"job-{record.id}")
-                    continue
-                if record is not None:
-                    await self.store.give_back(record.id, self.owner)
+            try:
+                claimed = await self._claim_one()
+            except SwapError as exc:
+                if not store_down:
+                    log.error("jobs wait: %s", exc.message)
+                store_down, claimed = True, False
+            else:
+                if store_down:
+                    log.info("the job store answers again")
+                store_down = False
+            if claimed:
+                continue
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), TICK)
+
+    async def _claim_one(self) -> bool:
+        """Claim and start the next queued job; False when there is none or no room for one."""
+        ready = self.service.lifecycle.ready_engine() is not None
+        if not ready or len(self._running) >= self.settings.max_concurrency:
+            return False
+        record = await self.store.claim(self.owner, self.settings.job_lease_seconds)
+        if record is None:
+            return False
+        if not self._accepting:
+            await self.store.give_back(record.id, self.owner)
+            return False
+        running = _Running(record)
+        self._running[record.id] = running
+        running.task = asyncio.create_task(self._run(running), name=f"job-{record.id}")
+        return True
 
     async def _heartbeat(self) -> None:
         """Renew each running job's lease and write its progress; a job deleted elsewhere is stopped."""

@@ -14,17 +14,39 @@ jobs give an ``output_url``.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, ParamSpec, TypeVar
 
 import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from faceswap.errors import ErrorCode, SwapError
 from faceswap.jobs.models import JobRecord, give_up
 
 __all__ = ["RedisJobStore"]
 
 PREFIX = "faceswap:jobs:"
+UNREACHABLE = "The job store (Redis) cannot be reached; try again shortly."
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def _reachable(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    """A store call whose connection failure is NOT_READY, said where it is known."""
+
+    @functools.wraps(method)
+    async def call(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return await method(*args, **kwargs)
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            raise SwapError(ErrorCode.NOT_READY, UNREACHABLE, retry_after=5) from exc
+
+    return call
+
 
 CLAIM = """
 local id = redis.call('LMOVE', KEYS[1], KEYS[2], 'RIGHT', 'LEFT')
@@ -125,6 +147,7 @@ class RedisJobStore:
             fields.pop(name)
         return json.dumps(fields, separators=(",", ":"))
 
+    @_reachable
     async def add(self, record: JobRecord, request: bytes) -> None:
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.set(self._request(record.id), request)
@@ -135,6 +158,7 @@ class RedisJobStore:
             pipe.lpush(self._queue, record.id)
             await pipe.execute()
 
+    @_reachable
     async def get(self, job_id: str) -> JobRecord | None:
         fields: dict[bytes, bytes] = await self._redis.hgetall(self._job(job_id))  # type: ignore[misc]
         if not fields or b"data" not in fields:
@@ -145,15 +169,18 @@ class RedisJobStore:
         attempts = int(fields.get(b"attempts", b"0"))
         return JobRecord(id=job_id, state=state, owner=owner, attempts=attempts, **data)  # type: ignore[arg-type]
 
+    @_reachable
     async def request(self, job_id: str) -> bytes | None:
         value: bytes | None = await self._redis.get(self._request(job_id))
         return value
 
+    @_reachable
     async def save(self, record: JobRecord) -> None:
         await self._save(
             keys=[self._job(record.id)], args=[record.owner or "", record.state, self._data(record)]
         )
 
+    @_reachable
     async def finish(self, record: JobRecord) -> None:
         owner, record.owner = record.owner, None
         keys = [
@@ -166,6 +193,7 @@ class RedisJobStore:
         args = [owner or "", record.state, self._data(record), record.id, record.finished or time.time()]
         await self._finish(keys=keys, args=args)
 
+    @_reachable
     async def claim(self, owner: str, lease_seconds: float) -> JobRecord | None:
         while True:
             raw = await self._claim(
@@ -178,12 +206,14 @@ class RedisJobStore:
                 return record
             await self._redis.lrem(self._processing, 0, raw)  # type: ignore[misc]
 
+    @_reachable
     async def renew(self, job_id: str, owner: str, lease_seconds: float) -> bool:
         renewed = await self._renew(
             keys=[self._lease(job_id), self._job(job_id)], args=[owner, int(lease_seconds * 1000)]
         )
         return bool(renewed)
 
+    @_reachable
     async def give_back(self, job_id: str, owner: str) -> None:
         keys = [self._job(job_id), self._processing, self._lease(job_id), self._queue]
         if await self._give_back(keys=keys, args=[owner, job_id]):
@@ -195,6 +225,7 @@ class RedisJobStore:
                 )
                 await self.save(record)
 
+    @_reachable
     async def requeue_expired(self, max_attempts: int, *, everyone: bool = False) -> list[JobRecord]:
         ids = await self._requeue(
             keys=[self._queue, self._processing], args=[self._prefix, max_attempts, "1" if everyone else "0"]
@@ -213,6 +244,7 @@ class RedisJobStore:
             records.append(record)
         return records
 
+    @_reachable
     async def delete(self, job_id: str) -> None:
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.delete(self._job(job_id), self._request(job_id), self._lease(job_id))
@@ -221,6 +253,7 @@ class RedisJobStore:
             pipe.zrem(self._finished, job_id)
             await pipe.execute()
 
+    @_reachable
     async def active(self) -> int:
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.llen(self._queue)
@@ -228,6 +261,7 @@ class RedisJobStore:
             queued, processing = await pipe.execute()
         return int(queued) + int(processing)
 
+    @_reachable
     async def finished(self) -> list[tuple[str, float]]:
         entries = await self._redis.zrange(self._finished, 0, -1, withscores=True)
         return [(raw.decode(), float(score)) for raw, score in entries]

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from faceswap.errors import storage_full
 from faceswap.jobs.models import JobRecord, give_up
 
 __all__ = ["SQLiteJobStore"]
@@ -62,7 +63,12 @@ class SQLiteJobStore:
     async def _call(self, work: Callable[[], T]) -> T:
         def locked() -> T:
             with self._lock:
-                return work()
+                try:
+                    return work()
+                except sqlite3.OperationalError as exc:
+                    if "full" in str(exc):
+                        raise storage_full() from exc
+                    raise
 
         return await asyncio.to_thread(locked)
 
