@@ -171,3 +171,21 @@ def test_an_unreachable_redis_makes_the_job_routes_not_ready_not_the_start_fail(
         assert unknown.value.code is ErrorCode.NOT_READY
 
     run(derive(settings, jobs_url=f"redis://127.0.0.1:{free_port()}/0"), scenario)
+
+
+def test_a_finished_job_keeps_no_request(settings: Settings) -> None:
+    bogus = base64.b64encode(b"\x00\x00\x00\x20ftypisom" + bytes(8 * 1024 * 1024)).decode()
+
+    async def scenario(jobs: JobManager) -> None:
+        ids = []
+        for _ in range(4):
+            status = await jobs.submit(JobInput(source_image=SOURCE, target_video=bogus))
+            ids.append(status.id)
+        for job_id in ids:
+            done = await jobs.wait(job_id)
+            assert (done.status, done.error and done.error.error_code) == ("failed", "INVALID_IMAGE")
+            assert await jobs.store.request(job_id) is None
+        assert not any((jobs.settings.data_dir / "requests").iterdir()), "no request is kept once a job ends"
+        assert await jobs.store.active() == 0, "failed jobs hold no place"
+
+    run(derive(settings), scenario)
