@@ -51,7 +51,7 @@ def test_counted_failpoint_fires_n_times_across_threads() -> None:
 
 def test_unknown_failpoint_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown failpoint"):
-        Failpoints("disk_full:1")
+        Failpoints("cosmic_ray:1")
 
 
 def test_empty_spec_never_fires() -> None:
