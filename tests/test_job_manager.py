@@ -131,11 +131,11 @@ def test_the_webhook_gets_the_final_status(settings: Settings, clip: str, image_
 
 def test_a_job_waiting_for_its_slot_says_queued(settings: Settings, clip: str) -> None:
     async def scenario(jobs: JobManager) -> None:
-        await jobs.service.limiter.acquire()  # a request holds the only slot
+        slot = await jobs.service.limiter.acquire()  # a request holds the only slot
         status = await jobs.submit(JobInput(source_image=SOURCE, target_video=clip))
         await asyncio.sleep(1.0)
         assert (await jobs.get(status.id)).status == "queued"
-        jobs.service.limiter.release()
+        jobs.service.limiter.release(slot)
         assert (await jobs.wait(status.id)).status == "succeeded"
 
     run(derive(settings), scenario)
@@ -183,7 +183,7 @@ def test_a_finished_job_keeps_no_request(settings: Settings) -> None:
             ids.append(status.id)
         for job_id in ids:
             done = await jobs.wait(job_id)
-            assert (done.status, done.error and done.error.error_code) == ("failed", "INVALID_IMAGE")
+            assert (done.status, done.error and done.error.error_code) == ("failed", "INVALID_IMAGE"), done
             assert await jobs.store.request(job_id) is None
         assert not any((jobs.settings.data_dir / "requests").iterdir()), "no request is kept once a job ends"
         assert await jobs.store.active() == 0, "failed jobs hold no place"

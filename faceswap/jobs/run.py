@@ -144,7 +144,7 @@ async def _swap_clip(
         )
 
     deadline = time.monotonic() + service.settings.job_timeout
-    return await service.run_blocking(work, deadline, on_start), output
+    return await service.run_blocking(work, deadline, "job", on_start), output
 
 
 async def _swap_image(
@@ -171,7 +171,8 @@ async def _swap_image(
             quality=request.quality(),
         )
 
-    result = await service.run_blocking(work, time.monotonic() + service.settings.job_timeout, on_start)
+    deadline = time.monotonic() + service.settings.job_timeout
+    result = await service.run_blocking(work, deadline, "job", on_start)
     output = folder / f"result.{result.format}"
     await asyncio.to_thread(output.write_bytes, result.image)
     details = {
