@@ -45,7 +45,7 @@ def measure(
         assert ok
         identity = engine.source_identity(source.tobytes(), 1)
         write_clip(clip, kind, frames=WARMUP_FRAMES, size=size)
-        swap_video(engine, identity.embedding, clip, out, limits)  # warm-up: sessions, allocators
+        swap_video(engine, identity, clip, out, limits)  # warm-up: sessions, allocators
         write_clip(clip, kind, frames=frames, size=size)
         memory_before = memory_mb()["rss_mb"]
         reset_peak()
@@ -57,7 +57,7 @@ def measure(
                 samples[tenth] = memory_mb()["rss_mb"]
 
         started = time.perf_counter()
-        result = swap_video(engine, identity.embedding, clip, out, limits, progress=progress)
+        result = swap_video(engine, identity, clip, out, limits, progress=progress)
         seconds = time.perf_counter() - started
         peak = memory_mb()["hwm_mb"]
     return {

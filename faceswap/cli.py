@@ -14,8 +14,11 @@ from faceswap.config import Settings
 from faceswap.errors import SwapError
 from faceswap.models.loader import load_models
 from faceswap.pipeline.engine import Engine
+from faceswap.pipeline.quality import Quality
+from faceswap.pipeline.swappers import SWAPPER_NAMES
 from faceswap.pipeline.video import VideoLimits, sniff_container, swap_video
 from faceswap.provenance import command as provenance_command
+from faceswap.schemas import SOURCES_MAX
 
 __all__ = ["main"]
 
@@ -50,8 +53,38 @@ def _parser() -> argparse.ArgumentParser:
         default=1,
         help='target face, numbered from 1 left to right; "all" (clips): every face',
     )
+    swap.add_argument(
+        "--source",
+        dest="more_sources",
+        type=Path,
+        action="append",
+        default=[],
+        help=f"another photo of the source person, averaged into one identity (up to {SOURCES_MAX} in all)",
+    )
+    swap.add_argument("--swapper", choices=SWAPPER_NAMES, help="the face swapper (default: FACESWAP_SWAPPER)")
+    swap.add_argument(
+        "--swapper-weight", type=float, default=0.5, help="identity strength 0..1 (default 0.5)"
+    )
+    swap.add_argument("--pixel-boost", type=int, help="crop side, a multiple of the swapper's own")
+    swap.add_argument(
+        "--report-similarity", action="store_true", help="report each swapped face's similarity to the source"
+    )
     provenance_command.add_commands(commands)
     return parser
+
+
+def _quality(args: argparse.Namespace) -> Quality:
+    if len(args.more_sources) + 1 > SOURCES_MAX:
+        raise SystemExit(f"error: give at most {SOURCES_MAX} source photos")
+    try:
+        return Quality(
+            pixel_boost=args.pixel_boost,
+            swapper=args.swapper,
+            swapper_weight=args.swapper_weight,
+            report_similarity=args.report_similarity,
+        )
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from exc
 
 
 def _progress_bar(done: int, total: int) -> None:
@@ -68,22 +101,27 @@ def _swap_clip(args: argparse.Namespace, settings: Settings, kind: str) -> dict[
         wanted = " or ".join(CLIP_SUFFIXES.get(kind, ("(none)",)))
         raise SystemExit(f"error: {args.output.name}: a {kind} clip is written as {wanted}")
     engine = Engine(load_models(settings), settings)
-    identity = engine.source_identity(args.source.read_bytes(), args.source_index)
+    quality = _quality(args)
+    sources = [path.read_bytes() for path in (args.source, *args.more_sources)]
+    engine.require_models(quality)
+    identity = engine.source_identities(sources, args.source_index, quality)
     limits = VideoLimits(settings.max_video_seconds, settings.max_video_frames, settings.max_video_pixels)
     try:
         result = swap_video(
             engine,
-            identity.embedding,
+            identity,
             args.target,
             args.output,
             limits,
             target_index=args.target_index,
+            quality=quality,
             progress=_progress_bar,
         )
     except SwapError:
         args.output.unlink(missing_ok=True)  # an incomplete clip (or a refused one) is never left behind
         raise
     return {
+        **({"similarity_after": result.similarity_after} if args.report_similarity else {}),
         "output": str(args.output),
         "width": result.width,
         "height": result.height,
@@ -110,6 +148,7 @@ def _swap(args: argparse.Namespace, settings: Settings) -> dict[str, object]:
     output_format = FORMATS.get(args.output.suffix.lower())
     if output_format is None:
         raise SystemExit(f"error: {args.output.name}: the output must end in .png, .jpg, .jpeg or .webp")
+    quality = _quality(args)
     engine = Engine(load_models(settings), settings)
     result = engine.swap(
         args.source.read_bytes(),
@@ -117,9 +156,13 @@ def _swap(args: argparse.Namespace, settings: Settings) -> dict[str, object]:
         source_index=args.source_index,
         target_index=args.target_index,
         output_format=output_format,
+        quality=quality,
+        extra_sources=[path.read_bytes() for path in args.more_sources],
     )
     args.output.write_bytes(result.image)
+    after = [assignment.similarity_after for assignment in result.swapped]
     return {
+        **({"similarity_after": after} if args.report_similarity else {}),
         "output": str(args.output),
         "width": result.width,
         "height": result.height,

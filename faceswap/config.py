@@ -12,6 +12,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from faceswap.models.extras import parse_names
+from faceswap.pipeline.swappers import SWAPPER_NAMES
 
 __all__ = ["Settings", "get_settings"]
 
@@ -62,6 +63,10 @@ class Settings(BaseSettings):
     )
     model_load_retries: int = Field(
         5, ge=0, le=100, description="Load attempts after the first before giving up."
+    )
+    swapper: str = Field(
+        "inswapper_128",
+        description="The swapper a request gets when it names none; loaded at start, required for readiness.",
     )
     preload: str = Field(
         "",
@@ -241,6 +246,13 @@ class Settings(BaseSettings):
     def _split_hosts(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(entry.strip().lower() for entry in value.split(",") if entry.strip())
+        return value
+
+    @field_validator("swapper")
+    @classmethod
+    def _known_swapper(cls, value: str) -> str:
+        if value not in SWAPPER_NAMES:
+            raise ValueError(f"must be one of {', '.join(SWAPPER_NAMES)}")
         return value
 
     @field_validator("preload")

@@ -38,8 +38,9 @@ from faceswap.models.loader import (
     load_cpu_swapper,
     load_models,
 )
-from faceswap.models.registry import MODEL_SPECS, SYNTHETIC_NOTICE
+from faceswap.models.registry import MODEL_SPECS, OPTIONAL_SPECS, SYNTHETIC_NOTICE
 from faceswap.pipeline.engine import Engine
+from faceswap.pipeline.swappers import SWAPPERS
 from faceswap.provenance.policy import Provenance
 from faceswap.runtime.backoff import backoff_delays
 from faceswap.runtime.failpoints import Failpoints
@@ -82,10 +83,13 @@ class ModelState:
     synthetic: bool = False
 
 
-def _files_signature(model_dir: Path) -> tuple[tuple[str, FileSignature | None], ...]:
-    """Each model file's signature, None where it cannot be stat'ed: a change means another load may work."""
+def _files_signature(model_dir: Path, swapper: str) -> tuple[tuple[str, FileSignature | None], ...]:
+    """Each needed model file's signature, None where it cannot be stat'ed: a change means another load
+    may work (the default swapper's files included, when it is not inswapper_128)."""
     signatures = []
-    for spec in MODEL_SPECS:
+    model = SWAPPERS[swapper]
+    extra = [OPTIONAL_SPECS[name] for name in (model.name, model.converter) if name in OPTIONAL_SPECS]
+    for spec in (*MODEL_SPECS, *extra):
         try:
             signatures.append((spec.path, file_signature(model_dir / spec.path)))
         except OSError:
@@ -250,15 +254,18 @@ class ModelLifecycle:
                 raise ModelLoadError("injected load failure (failpoint load_fail).")
             models = self._loader(self.settings)
             provenance = Provenance.from_settings(self.settings, tuple(models.providers))
+            engine = Engine(
+                models, self.settings, self.failpoints, self._cpu_fallback(models), provenance=provenance
+            )
+            engine.swapper(self.settings.swapper)
         except ModelError as exc:
             reason = self._without_paths(exc.reason)
+        except SwapError as exc:
+            reason = self._without_paths(exc.message)
         except Exception as exc:
             log.exception("model loading failed")
             reason = f"unexpected error while loading the models ({type(exc).__name__}); see the worker log."
         else:
-            engine = Engine(
-                models, self.settings, self.failpoints, self._cpu_fallback(models), provenance=provenance
-            )
             elapsed = time.monotonic() - started
             with self._lock:
                 self._engine = engine
@@ -319,7 +326,7 @@ class ModelLifecycle:
             self.retrying = False
 
     async def _wait_for_file_change(self) -> None:
-        before = _files_signature(self.settings.model_dir)
-        while _files_signature(self.settings.model_dir) == before:
+        before = _files_signature(self.settings.model_dir, self.settings.swapper)
+        while _files_signature(self.settings.model_dir, self.settings.swapper) == before:
             await asyncio.sleep(WATCH_INTERVAL)
         log.info("model files changed on disk; loading again")

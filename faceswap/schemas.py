@@ -9,22 +9,28 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from faceswap.constants import OutputFormat
 from faceswap.errors import ErrorCode, SwapError
-from faceswap.pipeline.quality import DEFAULT_REGIONS, Enhancer, FaceMask, Quality
+from faceswap.pipeline.quality import DEFAULT_REGIONS, Enhancer, FaceMask, Quality, check_pixel_boost
 
 __all__ = [
+    "SOURCES_MAX",
     "ErrorBody",
     "FaceEnhancerOptions",
     "FaceMaskOptions",
     "FaceOut",
     "FacesInput",
     "FacesOutput",
+    "MultiSource",
+    "PixelBoost",
     "RunPodEnvelope",
     "SwapInput",
     "SwapOptions",
     "SwapOutput",
     "SwapPair",
     "SwappedFace",
+    "SwapperName",
+    "check_sources",
     "output_body",
+    "source_fields",
     "validated",
     "validation_message",
 ]
@@ -33,6 +39,27 @@ URL_MAX = 4096
 BASE64_MAX = 128 * 1024 * 1024
 INDEX_MAX = 1000
 PAIRS_MAX = 32
+SOURCES_MAX = 8
+
+SwapperName = Literal[
+    "inswapper_128",
+    "hyperswap_1a_256",
+    "hyperswap_1b_256",
+    "hyperswap_1c_256",
+    "ghost_1_256",
+    "ghost_2_256",
+    "ghost_3_256",
+    "simswap_256",
+    "simswap_unofficial_512",
+    "uniface_256",
+]
+PixelBoost = Literal[128, 256, 384, 512, 768, 1024]
+_PIXEL_BOOST_DESCRIPTION = (
+    "Side of the aligned face crop, a multiple of the swapper's own (inswapper_128: 128 to 1024 in steps of "
+    "128; the 256 models: 256, 512, 768, 1024; simswap_unofficial_512: 512, 1024). Above the model's side "
+    "the crop is swapped as (n/side)² interleaved tiles and reassembled, so the swapped face keeps that "
+    "resolution; it costs (n/side)² swaps per face. Unset: the swapper's own side."
+)
 
 _URL_DESCRIPTION = "An http(s) URL of a JPEG, PNG or WebP image that the service downloads."
 _IMAGE_DESCRIPTION = "The image file's bytes in base64; a `data:image/...;base64,` prefix is allowed."
@@ -141,14 +168,7 @@ class SwapOptions(BaseModel):
         description="With a target reference: the lowest ArcFace cosine similarity that counts as a match.",
     )
     output_format: OutputFormat = Field("png", description="Format of the returned image.")
-    pixel_boost: Literal[128, 256, 384, 512] = Field(
-        128,
-        description=(
-            "Side of the aligned face crop: above 128 it is swapped as (n/128)² interleaved 128x128 tiles "
-            "and reassembled, so the swapped face keeps that resolution. Costs (n/128)² swaps per face."
-        ),
-        examples=[128, 512],
-    )
+    pixel_boost: PixelBoost | None = Field(None, description=_PIXEL_BOOST_DESCRIPTION, examples=[256, 512])
     color_match: bool = Field(
         False,
         description="Match the swapped face's colour statistics (L*a*b* mean, spread) to the target face's.",
@@ -166,12 +186,45 @@ class SwapOptions(BaseModel):
         examples=[{"model": "gfpgan_1.4", "blend": 0.8}],
     )
 
+    swapper: SwapperName | None = Field(
+        None,
+        description=(
+            "The face swapper (its file under swappers/ in the model dir; GET /models lists them with their "
+            "licences). Unset: the deployment's default (FACESWAP_SWAPPER, itself inswapper_128)."
+        ),
+        examples=["hyperswap_1a_256"],
+    )
+    swapper_weight: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "Identity strength, for the swappers fed an identity vector (all but uniface_256): 0.5 leaves "
+            "the source identity as it is; lower values mix in up to 35 % of the target face's own identity, "
+            "higher ones push up to 35 % away from it (FaceFusion's face_swapper_weight)."
+        ),
+        examples=[0.5, 0.7],
+    )
+    report_similarity: bool = Field(
+        False,
+        description=(
+            "true: each entry of `swapped` gains `similarity_after`, the ArcFace cosine between the source "
+            "identity and the swapped face as pasted (one more recognizer run per face)."
+        ),
+    )
+
     @field_validator("target_index")
     @classmethod
     def _index_in_range(cls, value: int | str) -> int | str:
         if isinstance(value, int) and not 1 <= value <= INDEX_MAX:
             raise ValueError(f'must be between 1 and {INDEX_MAX}, or "all"')
         return value
+
+    @model_validator(mode="after")
+    def _boost_suits_swapper(self) -> SwapOptions:
+        if self.swapper is not None:
+            check_pixel_boost(self.swapper, self.pixel_boost)
+        return self
 
     def quality(self) -> Quality:
         """The quality options as the engine takes them."""
@@ -180,6 +233,9 @@ class SwapOptions(BaseModel):
             color_match=self.color_match,
             face_mask=self.face_mask.mask() if self.face_mask else None,
             face_enhancer=self.face_enhancer.enhancer() if self.face_enhancer else None,
+            swapper=self.swapper,
+            swapper_weight=self.swapper_weight,
+            report_similarity=self.report_similarity,
         )
 
     def pairs(self) -> list[tuple[int, int]] | None:
@@ -187,7 +243,31 @@ class SwapOptions(BaseModel):
         return [(pair.source_index, pair.target_index) for pair in self.swaps] if self.swaps else None
 
 
-class SwapInput(SwapOptions):
+class MultiSource(BaseModel):
+    """Several photos of the source person instead of one: averaged into one identity."""
+
+    source_urls: list[Annotated[str, Field(max_length=URL_MAX)]] | None = Field(
+        None,
+        min_length=1,
+        max_length=SOURCES_MAX,
+        description=(
+            f"Instead of source_url: 1 to {SOURCES_MAX} photos of one person (URLs), averaged into one "
+            "identity (each photo's source_index-th face). A photo without a face is NO_FACE naming it."
+        ),
+    )
+    source_images: list[Annotated[str, Field(max_length=BASE64_MAX)]] | None = Field(
+        None,
+        min_length=1,
+        max_length=SOURCES_MAX,
+        description=f"Instead of source_image: 1 to {SOURCES_MAX} photos in base64, as source_urls.",
+    )
+
+    def source_fields(self) -> dict[str, tuple[str | None, str | None]]:
+        """The source photos as `resolve_images` takes them: "source", then "source 2", "source 3"..."""
+        return source_fields(self)
+
+
+class SwapInput(SwapOptions, MultiSource):
     """One swap request: each image given exactly once, as a URL or as base64."""
 
     model_config = ConfigDict(
@@ -219,10 +299,10 @@ class SwapInput(SwapOptions):
 
     @model_validator(mode="after")
     def _each_image_exactly_once(self) -> SwapInput:
-        for role in ("source", "target"):
-            given = [name for name in (f"{role}_url", f"{role}_image") if getattr(self, name) is not None]
-            if len(given) != 1:
-                raise ValueError(f"give the {role} image exactly once, as {role}_url or as {role}_image")
+        check_sources(self)
+        given = [name for name in ("target_url", "target_image") if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError("give the target image exactly once, as target_url or as target_image")
         if self.target_reference_url is not None and self.target_reference_image is not None:
             raise ValueError(
                 "give the target reference once, as target_reference_url or target_reference_image"
@@ -239,12 +319,49 @@ class SwapInput(SwapOptions):
         return self.target_reference_url is not None or self.target_reference_image is not None
 
 
+def check_sources(request: Any) -> None:
+    """ValueError unless the source is given exactly once: source_url, source_image, source_urls or
+    source_images (and several photos are not combined with `swaps`)."""
+    given = [
+        name
+        for name in ("source_url", "source_image", "source_urls", "source_images")
+        if getattr(request, name, None) is not None
+    ]
+    if len(given) != 1:
+        raise ValueError(
+            "give the source exactly once, as source_url, source_image, source_urls or source_images"
+        )
+    photos = getattr(request, given[0])
+    if isinstance(photos, list) and len(photos) > 1 and getattr(request, "swaps", None):
+        raise ValueError("several source photos make one identity: do not combine them with swaps")
+
+
+def source_fields(request: Any) -> dict[str, tuple[str | None, str | None]]:
+    """The source photo(s) of a validated request, by role: "source", "source 2", ..."""
+    urls = request.source_urls or ([request.source_url] if request.source_url is not None else [])
+    images = request.source_images or ([request.source_image] if request.source_image is not None else [])
+    pairs = [(url, None) for url in urls] + [(None, image) for image in images]
+    return {
+        ("source" if number == 1 else f"source {number}"): pair for number, pair in enumerate(pairs, start=1)
+    }
+
+
 class SwappedFace(BaseModel):
     """One swap that was made."""
 
     source_index: int
     target_index: int
     similarity: float | None = Field(None, description="With a target reference: the match's similarity.")
+    similarity_after: float | None = Field(
+        None,
+        exclude_if=lambda value: value is None,
+        ge=-1.0,
+        le=1.0,
+        description=(
+            "With report_similarity: the ArcFace cosine (-1..1) between the source identity and the swapped "
+            "face as pasted; low values mean the swap did not take."
+        ),
+    )
 
 
 class SwapOutput(BaseModel):

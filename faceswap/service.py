@@ -35,7 +35,7 @@ from faceswap.schemas import (
     validated,
 )
 
-__all__ = ["DRAINED_MESSAGE", "SwapService", "decode_base64_image"]
+__all__ = ["DRAINED_MESSAGE", "SwapService", "decode_base64_image", "extra_sources"]
 
 T = TypeVar("T")
 DRAINED_MESSAGE = "The worker is draining for shutdown and stopped this request; send it again."
@@ -54,7 +54,7 @@ def decode_base64_image(text: str, role: str, max_bytes: int) -> bytes:
     Whitespace is counted in place and the size judged without it, so a field padded with line breaks
     costs one copy of its text at most, and only when it fits.
     """
-    field = "image" if role == "image" else f"{role}_image"
+    field = "image" if role == "image" else f"{role}_image" if " " not in role else f"the {role} photo"
     start = _LEADING_SPACE.match(text).end()  # type: ignore[union-attr]
     if text[start : start + 5].lower() == "data:":  # a media type is case-insensitive (RFC 2397)
         comma = text.find(",", start, start + _PREFIX_WITHIN)
@@ -100,6 +100,12 @@ def _without_locals_on_failure(job: Callable[[Callable[[], None]], T], checkpoin
         raise
 
 
+def extra_sources(images: dict[str, bytes]) -> list[bytes]:
+    """The source photos after the first ("source 2", "source 3", ...), in order."""
+    numbers = sorted(int(role.split()[1]) for role in images if role.startswith("source "))
+    return [images[f"source {number}"] for number in numbers]
+
+
 class SwapService:
     """Turns a validated request into a typed output, within the deadline and the concurrency limit."""
 
@@ -141,10 +147,7 @@ class SwapService:
 
     async def swap(self, request: SwapInput, request_id: str) -> SwapOutput:
         """Fetch, queue and swap within the request's deadline."""
-        fields = {
-            "source": (request.source_url, request.source_image),
-            "target": (request.target_url, request.target_image),
-        }
+        fields = {**request.source_fields(), "target": (request.target_url, request.target_image)}
         if request.has_reference:
             fields["reference"] = (request.target_reference_url, request.target_reference_image)
         output, _ = await self._admitted_within_deadline(self._swap(fields, request, request_id))
@@ -240,6 +243,7 @@ class SwapService:
                 output_format=options.output_format,
                 checkpoint=checkpoint,
                 quality=options.quality(),
+                extra_sources=extra_sources(images),
             ),
             deadline,
         )
@@ -258,7 +262,12 @@ class SwapService:
             timings_ms=timings,
             request_id=request_id,
             swapped=[
-                SwappedFace(source_index=a.source_index, target_index=a.target_index, similarity=a.similarity)
+                SwappedFace(
+                    source_index=a.source_index,
+                    target_index=a.target_index,
+                    similarity=a.similarity,
+                    similarity_after=a.similarity_after,
+                )
                 for a in result.swapped
             ],
             recoveries=result.recoveries or None,

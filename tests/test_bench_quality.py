@@ -18,7 +18,7 @@ from bench.quality import (
     write_optional,
 )
 from faceswap.models.check import check_model_file
-from faceswap.models.registry import OPTIONAL_MODEL_SPECS
+from faceswap.models.registry import QUALITY_MODEL_SPECS
 from faceswap.schemas import SwapOptions
 
 
@@ -32,8 +32,8 @@ def test_each_stand_in_passes_its_slots_check_and_runs(
     small: tuple[Path, dict[str, tuple[int, int, int]]],
 ) -> None:
     directory, stats = small
-    assert set(stats) == {spec.name for spec in OPTIONAL_MODEL_SPECS}
-    for spec in OPTIONAL_MODEL_SPECS:
+    assert set(stats) == {spec.name for spec in QUALITY_MODEL_SPECS}
+    for spec in QUALITY_MODEL_SPECS:
         check_model_file(directory / spec.path, spec, directory)
         session = ort.InferenceSession(str(directory / spec.path), providers=["CPUExecutionProvider"])
         feeds = {}

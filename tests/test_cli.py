@@ -89,3 +89,33 @@ def test_missing_models_name_the_download_command(tmp_path: Path) -> None:
     )
     assert result.returncode == 1
     assert "NOT_READY" in result.stderr and "python -m faceswap.models download" in result.stderr
+
+
+def test_swap_takes_the_swapper_its_weight_several_photos_and_reports_similarity(
+    model_dir: Path, tmp_path: Path
+) -> None:
+    cv2.imwrite(str(tmp_path / "a.png"), draw_faces(640, 480, 1, seed=1)[0])
+    cv2.imwrite(str(tmp_path / "b.png"), draw_faces(640, 480, 1, seed=4)[0])
+    cv2.imwrite(str(tmp_path / "target.png"), draw_faces(900, 500, 1, seed=2)[0])
+    common = [
+        "swap",
+        str(tmp_path / "a.png"),
+        str(tmp_path / "target.png"),
+        "--source",
+        str(tmp_path / "b.png"),
+    ]
+    options = ["--swapper", "simswap_unofficial_512", "--swapper-weight", "0.8", "--pixel-boost", "1024"]
+    result = run_cli(model_dir, *common, "-o", str(tmp_path / "out.png"), *options, "--report-similarity")
+    assert result.returncode == 0, result.stderr
+    (after,) = json.loads(result.stdout)["similarity_after"]
+    assert -1.0 <= after <= 1.0
+    plain = run_cli(model_dir, *common, "-o", str(tmp_path / "plain.png"))
+    assert plain.returncode == 0 and "similarity_after" not in json.loads(plain.stdout)
+    assert (tmp_path / "out.png").read_bytes() != (tmp_path / "plain.png").read_bytes()
+    refused = run_cli(
+        model_dir, *common, "-o", str(tmp_path / "x.png"), "--swapper", "ghost_1_256", "--pixel-boost", "128"
+    )
+    assert (
+        refused.returncode == 1
+        and "pixel_boost for ghost_1_256 must be one of 256, 512, 768, 1024" in refused.stderr
+    )

@@ -18,7 +18,7 @@ def crops() -> tuple[np.ndarray, np.ndarray]:
 
 def test_the_weighted_mean_and_spread_become_the_targets() -> None:
     swapped, target = crops()
-    weights = crop_mask(128)
+    weights = np.ones((128, 128), np.float32)
     matched = match_colors(swapped, target, weights)
     got_mean, got_spread = weighted_stats(matched, weights)
     want_mean, want_spread = weighted_stats(target, weights)
@@ -44,3 +44,13 @@ def test_a_flat_channel_is_only_shifted() -> None:
     _, target = crops()
     matched = match_colors(swapped, target[:64, :64], np.ones((64, 64), np.float32))
     assert len(np.unique(matched.reshape(-1, 3), axis=0)) == 1
+
+
+def test_the_transfer_is_applied_in_proportion_to_the_weights() -> None:
+    swapped, target = crops()
+    weights = crop_mask(128)
+    matched = match_colors(swapped, target, weights)
+    assert np.array_equal(matched[weights == 0], swapped[weights == 0])
+    full = match_colors(swapped, target, np.ones((128, 128), np.float32))
+    inside = weights > 0.999
+    assert np.abs(matched[inside].astype(int) - full[inside].astype(int)).max() <= 1

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -483,3 +484,36 @@ def test_the_command_fetches_the_core_and_the_named_optional_models(
     )
     assert (model_dir / path).read_bytes() == optional_pack[path]
     assert main(["verify", "--dir", str(model_dir)]) == 0
+
+
+def test_a_swapper_checked_by_crc32_is_installed_or_refused_by_its_checksum(
+    tmp_path: Path, server: str, files: Files, optional_pack: dict[str, bytes]
+) -> None:
+    path = "swappers/ghost_1_256.onnx"
+    data = optional_pack[path]
+    files.bodies[OPTIONAL] = data
+    checksum = f"{zlib.crc32(data):08x}"
+    wrong = f"{zlib.crc32(data) ^ 1:08x}"
+    with pytest.raises(DownloadError, match=re.escape("does not match its published CRC32")):
+        download_models(
+            tmp_path, sources([{"urls": [server + OPTIONAL], "files": [{"path": path, "crc32": wrong}]}])
+        )
+    assert not (tmp_path / path).exists() and leftovers(tmp_path) == []
+    entry = {"urls": [server + OPTIONAL], "files": [{"path": path, "crc32": checksum}]}
+    assert download_models(tmp_path, sources([entry])) == [path]
+    assert (tmp_path / path).read_bytes() == data
+
+
+def test_the_swappers_come_from_facefusions_releases_with_their_checks() -> None:
+    by_path = {source.files[0].path: source for source in optional_sources(OPTIONAL_NAMES)}
+    hyperswap = by_path["swappers/hyperswap_1a_256.onnx"]
+    assert hyperswap.urls[0].split("/")[-2] == "models-3.3.0"
+    assert hyperswap.files[0].size == 402_742_682 and hyperswap.files[0].sha256
+    assert by_path["swappers/crossface_ghost.onnx"].urls[0].split("/")[-2] == "models-3.4.0"
+    assert by_path["swappers/crossface_ghost.onnx"].files[0].crc32 == "6cabb296"
+    assert by_path["swappers/uniface_256.onnx"].files[0].model_dump(exclude={"path"}) == {
+        "member": None,
+        "size": None,
+        "sha256": None,
+        "crc32": None,
+    }

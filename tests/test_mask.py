@@ -8,6 +8,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
+from faceswap.pipeline.blend import crop_mask
 from faceswap.pipeline.mask import box_mask, combine_masks, occlusion_mask, region_mask
 from faceswap.testing.optional import GRID, OCCLUDED_CELLS, PARSER_LABELS
 
@@ -22,11 +23,17 @@ def sessions(model_dir: Path) -> dict[str, ort.InferenceSession]:
     }
 
 
-def test_the_box_mask_clears_half_the_blur_width_and_blurs_its_edge() -> None:
-    mask = box_mask(512, 0.3, (0, 0, 0, 0))
+def test_the_default_box_mask_is_the_plain_swaps_paste_mask() -> None:
+    for size in (128, 256, 512, 1024):
+        assert np.array_equal(box_mask(size, 0.3, (0, 0, 0, 0)), crop_mask(size))
+
+
+def test_the_box_masks_blur_widens_its_border_and_its_feather() -> None:
+    mask = box_mask(512, 0.6, (0, 0, 0, 0))
     assert mask.shape == (512, 512) and mask.dtype == np.float32
     assert mask[256, 256] == pytest.approx(1.0, abs=1e-3)
-    assert mask[0, 256] < 0.05 and 0.2 < mask[38, 256] < 0.8
+    assert mask[40, 256] < crop_mask(512)[40, 256]
+    assert mask[0, 256] < 0.05 and 0.2 < mask[64, 256] < 0.8
 
 
 def test_the_box_mask_padding_clears_that_percentage_of_each_side() -> None:

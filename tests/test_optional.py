@@ -11,7 +11,7 @@ from faceswap.config import Settings
 from faceswap.errors import ErrorCode, ModelFileError, SwapError
 from faceswap.models.check import check_model_file
 from faceswap.models.optional import OptionalModels
-from faceswap.models.registry import OPTIONAL_MODEL_SPECS
+from faceswap.models.registry import OPTIONAL_MODEL_SPECS, QUALITY_MODEL_SPECS
 from faceswap.testing.synthetic import write_models
 from tests.conftest import derive
 
@@ -22,7 +22,7 @@ def test_each_stand_in_passes_its_slots_structural_check(model_dir: Path, spec: 
 
 
 def test_a_model_in_the_wrong_slot_is_named_as_what_it_looks_like(model_dir: Path) -> None:
-    enhancer, _, _, occluder, parser = OPTIONAL_MODEL_SPECS
+    enhancer, _, _, occluder, parser = QUALITY_MODEL_SPECS
     with pytest.raises(ModelFileError) as caught:
         check_model_file(model_dir / parser.path, enhancer, model_dir)
     assert caught.value.kind == "wrong_kind"

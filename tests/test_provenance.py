@@ -340,7 +340,7 @@ def test_a_clip_is_marked_in_its_frames_and_signed_where_c2pa_supports_the_conta
     write_clip(clip, kind, frames=8, size=(256, 256), faces=1, audio=False)
     output = tmp_path / f"out.{kind}"
     identity = signing_engine.source_identity(pair[0], 1)
-    result = swap_video(signing_engine, identity.embedding, clip, output, VideoLimits(60, 100, 1 << 20))
+    result = swap_video(signing_engine, identity, clip, output, VideoLimits(60, 100, 1 << 20))
     assert result.signed is signed
     report = check_file(output, [cert.ca.read_text()])
     assert report.media_type == f"video/{kind}"

@@ -182,6 +182,30 @@ def with_mask(**fields: Any) -> Quality:
     return Quality(pixel_boost=512, face_mask=FaceMask(**fields))
 
 
+@pytest.mark.parametrize("swapper", ["inswapper_128", "hyperswap_1a_256", "uniface_256"])
+def test_color_match_leaves_what_the_plain_swap_leaves_alone(
+    swapper: str, engine: Engine, large: Any
+) -> None:
+    source, target, frame, box = large
+    plain = decode(engine.swap(source, target, quality=Quality(swapper=swapper)).image)
+    matched = decode(engine.swap(source, target, quality=Quality(swapper=swapper, color_match=True)).image)
+    untouched = (plain == frame).all(axis=2)
+    assert untouched.sum() > 0.5 * untouched.size
+    assert np.abs(matched[untouched].astype(int) - frame[untouched].astype(int)).max() <= 3
+    rows, cols = inner(box)
+    assert np.abs(matched[rows, cols].astype(int) - plain[rows, cols].astype(int)).mean() > 10
+
+
+def test_the_default_box_mask_is_the_plain_swap(engine: Engine, large: Any) -> None:
+    source, target, _, _ = large
+    for size in (128, 512):
+        plain = engine.swap(source, target, quality=Quality(pixel_boost=size)).image
+        boxed = engine.swap(
+            source, target, quality=Quality(pixel_boost=size, face_mask=FaceMask(types=("box",)))
+        )
+        assert boxed.image == plain
+
+
 def test_the_occluders_patch_keeps_the_targets_pixels(engine: Engine, large: Any) -> None:
     source, target, frame, _ = large
     plain = decode(engine.swap(source, target, quality=with_mask(types=("box",))).image)
@@ -316,6 +340,15 @@ OPTIONS: dict[str, tuple[dict[str, Any], Quality]] = {
         {"face_enhancer": {"model": "codeformer", "blend": 0.6, "fidelity": 0.2}},
         Quality(face_enhancer=Enhancer("codeformer", 0.6, 0.2)),
     ),
+    "swapper": (
+        {"swapper": "simswap_unofficial_512", "pixel_boost": 1024},
+        Quality(swapper="simswap_unofficial_512", pixel_boost=1024),
+    ),
+    "swapper_weight": (
+        {"swapper": "hyperswap_1c_256", "swapper_weight": 0.9},
+        Quality(swapper="hyperswap_1c_256", swapper_weight=0.9),
+    ),
+    "uniface": ({"swapper": "uniface_256"}, Quality(swapper="uniface_256")),
 }
 
 
@@ -385,6 +418,9 @@ def test_every_entry_point_applies_the_option(
         {"face_enhancer": {"model": "gfpgan_1.4", "blend": 1.5}},
         {"face_enhancer": {"blend": 0.5}},
         {"face_enhancer": {"model": "codeformer", "strength": 1}},
+        {"swapper": "blendswap_256"},
+        {"swapper": "ghost_1_256", "pixel_boost": 384},
+        {"swapper_weight": -0.1},
     ],
 )
 def test_an_invalid_option_is_invalid_input_everywhere(
@@ -422,7 +458,7 @@ def test_the_interactive_docs_describe_every_option(base_url: str) -> None:
     schema = httpx.get(f"{base_url}/openapi.json", timeout=10).json()
     components = schema["components"]["schemas"]
     fields = components["SwapInput"]["properties"]
-    for name in ("pixel_boost", "color_match", "face_mask", "face_enhancer"):
+    for name in ("pixel_boost", "color_match", "face_mask", "face_enhancer", "swapper", "swapper_weight"):
         assert fields[name]["description"], name
     assert set(components["FaceMaskOptions"]["properties"]) == {"types", "blur", "padding", "regions"}
     assert set(components["FaceEnhancerOptions"]["properties"]) == {"model", "blend", "fidelity"}

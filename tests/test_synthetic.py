@@ -104,6 +104,7 @@ def test_public_names_are_pinned() -> None:
         "layout_faces",
         "main",
         "place_faces",
+        "thumbnail_grid",
         "write_image",
         "write_models",
     ]

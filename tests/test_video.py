@@ -11,7 +11,7 @@ import pytest
 
 from faceswap.config import Settings
 from faceswap.errors import ErrorCode, SwapError
-from faceswap.pipeline.engine import Engine
+from faceswap.pipeline.engine import Engine, SourceIdentity
 from faceswap.pipeline.quality import Enhancer, Quality
 from faceswap.pipeline.video import VideoLimits, probe_video, sniff_container, swap_video
 from faceswap.testing.clips import clip_boxes, main, write_clip
@@ -30,9 +30,9 @@ def engine(models, settings: Settings) -> Engine:
 
 
 @pytest.fixture(scope="module")
-def source_identity(engine: Engine) -> np.ndarray:
+def source_identity(engine: Engine) -> SourceIdentity:
     source, _ = draw_faces(640, 480, 1, seed=9)
-    return engine.source_identity(encode_png(source), 1).embedding
+    return engine.source_identity(encode_png(source), 1)
 
 
 def frames_of(path: Path) -> list[tuple[np.ndarray, float]]:

@@ -9,6 +9,7 @@ from typing import Literal
 
 from faceswap.constants import CUDA_PROVIDER, GiB, MiB, describe_size
 from faceswap.doctor.facts import CudaProbe, Gpu, Memory
+from faceswap.models.catalog import PIPELINE_NOTICE, ModelEntry
 from faceswap.models.check import ModelCheck
 from faceswap.models.registry import SYNTHETIC_NOTICE
 
@@ -19,6 +20,7 @@ __all__ = [
     "check_cuda",
     "check_disk",
     "check_gpu",
+    "check_licences",
     "check_memory",
     "check_models",
     "check_packages",
@@ -161,6 +163,16 @@ def check_gpu(gpus: tuple[Gpu, ...] | None, error: str | None) -> Check:
             details,
         )
     return Check("gpu", "ok", f"{first.name}, {first.free_mib:,} MiB free.", details)
+
+
+def check_licences(entries: Sequence[ModelEntry]) -> Check:
+    """Every known model's licence and whether it is installed, with what they mean for the pipeline."""
+    details = tuple(
+        f"{entry.name:<24} {'installed' if entry.installed else 'absent':<9} "
+        f"commercial use: {entry.commercial_use:<7} {entry.licence}"
+        for entry in entries
+    )
+    return Check("model licences", "info", PIPELINE_NOTICE, details)
 
 
 def check_models(model_dir: Path, checks: Sequence[ModelCheck]) -> list[Check]:

@@ -32,12 +32,14 @@ from faceswap.doctor.checks import (
     check_cuda,
     check_disk,
     check_gpu,
+    check_licences,
     check_memory,
     check_models,
     check_packages,
     check_python,
 )
 from faceswap.doctor.facts import Facts, gather_facts
+from faceswap.models.catalog import catalog
 
 __all__ = [
     "Report",
@@ -99,6 +101,7 @@ def diagnose(facts: Facts) -> Report:
         check_cuda(facts.cuda, facts.providers_setting, facts.gpus),
         check_gpu(facts.gpus, facts.gpu_error),
         *check_models(facts.model_dir, facts.models),
+        check_licences(catalog(facts.model_dir, ())),
         check_cpus(facts.cpus, facts.cpu_quota, facts.visible_cpus),
         check_memory(facts.memory),
         check_disk(facts.disk_free, facts.models, facts.model_dir),

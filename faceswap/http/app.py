@@ -18,6 +18,7 @@ from faceswap.config import Settings, get_settings
 from faceswap.fetch import ImageFetcher
 from faceswap.http.admin import admin_router
 from faceswap.http.auth import key_checker
+from faceswap.http.catalog import catalog_router
 from faceswap.http.connection import missing_server_limits
 from faceswap.http.errors import (
     CatchAll,
@@ -176,6 +177,7 @@ def create_app(
     app.include_router(work_router)
     app.include_router(job_router)
     app.include_router(probe_router)
+    app.include_router(catalog_router)
     if settings.api_key is not None:
         admin = admin_router(lifecycle, lifecycle.failpoints, failpoints_enabled=bool(settings.failpoints))
         app.include_router(admin)

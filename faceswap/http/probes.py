@@ -37,6 +37,7 @@ async def health(request: Request) -> JSONResponse:
         body |= {
             "providers": list(state.providers),
             "precision": state.precision,
+            "swapper": request.app.state.settings.swapper,
             "load_seconds": round(state.load_seconds or 0.0, 3),
             "running": limiter.running,
             "waiting": limiter.waiting,

@@ -18,12 +18,14 @@ from faceswap.http.errors import ERROR_RESPONSES, request_id_of
 from faceswap.http.jsonbody import ParsedJSONRoute
 from faceswap.provenance.report import ProvenanceInput, ProvenanceReport
 from faceswap.schemas import (
+    SOURCES_MAX,
     FacesInput,
     FacesOutput,
     RunPodEnvelope,
     SwapInput,
     SwapOptions,
     SwapOutput,
+    SwapperName,
     output_body,
     validated,
 )
@@ -132,17 +134,17 @@ def base64_size(size: int) -> int:
 def body_limits(settings: Settings) -> dict[str, int]:
     """The largest body each work route can need, from the image caps (never over `max_body_bytes`).
 
-    JSON carries up to three images (source, target, a target reference) in base64, plus a data: prefix;
-    the form carries two files as they are.
+    JSON carries up to SOURCES_MAX source photos, the target and a target reference in base64, plus a
+    data: prefix; the form carries the source photos and the target as they are.
     """
     image = settings.max_download_bytes
     base64_image = base64_size(image)
     limits = {
-        "/swap": 3 * base64_image,
-        "/runsync": 3 * base64_image,
+        "/swap": (SOURCES_MAX + 2) * base64_image,
+        "/runsync": (SOURCES_MAX + 2) * base64_image,
         "/faces": base64_image,
         "/provenance": base64_image,
-        "/swap/upload": 2 * image,
+        "/swap/upload": (SOURCES_MAX + 1) * image,
     }
     return {path: min(size + FIELDS_BYTES, settings.max_body_bytes) for path, size in limits.items()}
 
@@ -162,15 +164,30 @@ async def swap_upload(
     request: Request,
     service: Service,
     request_id: RequestId,
-    source: Annotated[UploadFile, File(description="The photo whose face identity is used.")],
+    source: Annotated[
+        list[UploadFile],
+        File(
+            description=(
+                f"The photo whose face identity is used; give the field up to {SOURCES_MAX} times for "
+                "several photos of one person, averaged into one identity."
+            )
+        ),
+    ],
     target: Annotated[UploadFile, File(description="The photo whose face is replaced.")],
     source_index: Annotated[int, Form(ge=1)] = 1,
     target_index: Annotated[str, Form(description='A number from 1, or "all".')] = "1",
     output_format: Annotated[OutputFormat, Form()] = "png",
-    pixel_boost: Annotated[int, Form(description="128, 256, 384 or 512: see /swap.")] = 128,
+    pixel_boost: Annotated[
+        int | None, Form(description="A multiple of the swapper's crop: see /swap.")
+    ] = None,
     color_match: Annotated[bool, Form(description="true: see /swap.")] = False,
     face_mask: Annotated[str | None, Form(description='JSON, e.g. {"types": ["box", "occlusion"]}.')] = None,
     face_enhancer: Annotated[str | None, Form(description='JSON, e.g. {"model": "gfpgan_1.4"}.')] = None,
+    swapper: Annotated[SwapperName | None, Form(description="The face swapper: see /swap.")] = None,
+    swapper_weight: Annotated[
+        float, Form(ge=0.0, le=1.0, description="Identity strength 0..1: see /swap.")
+    ] = 0.5,
+    report_similarity: Annotated[bool, Form(description="true: see /swap.")] = False,
 ) -> Response:
     """Multipart upload: `curl -F source=@a.jpg -F target=@b.jpg -H 'Accept: image/*' -o out.png`."""
     options = validated(
@@ -181,14 +198,20 @@ async def swap_upload(
             "output_format": output_format,
             "pixel_boost": pixel_boost,
             "color_match": color_match,
+            "swapper": swapper,
+            "swapper_weight": swapper_weight,
+            "report_similarity": report_similarity,
             **_json_fields(face_mask=face_mask, face_enhancer=face_enhancer),
         },
     )
+    if len(source) > SOURCES_MAX:
+        raise SwapError(ErrorCode.INVALID_INPUT, f"give at most {SOURCES_MAX} source photos.")
     limit = service.settings.max_download_bytes
     images = {
-        "source": await _read_upload(source, "source", limit),
-        "target": await _read_upload(target, "target", limit),
+        ("source" if number == 1 else f"source {number}"): await _read_upload(upload, "source", limit)
+        for number, upload in enumerate(source, start=1)
     }
+    images["target"] = await _read_upload(target, "target", limit)
     wants_image = _wants_image(request.headers.get("accept", ""))
     upload = service.swap_uploaded(images, options, request_id, as_image=wants_image)
     output, image = await _unless_client_leaves(request, upload)

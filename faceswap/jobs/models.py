@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from faceswap.schemas import BASE64_MAX, URL_MAX, SwapOptions
+from faceswap.schemas import BASE64_MAX, URL_MAX, MultiSource, SwapOptions, check_sources
 
 __all__ = [
     "ACTIVE_STATES",
@@ -29,7 +29,7 @@ ACTIVE_STATES: frozenset[str] = frozenset({"queued", "running"})
 FINAL_STATES: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
 
 
-class JobInput(SwapOptions):
+class JobInput(SwapOptions, MultiSource):
     """A swap to run in the background: the /swap fields, or a clip as the target, and where to put it."""
 
     model_config = ConfigDict(extra="forbid")
@@ -54,8 +54,7 @@ class JobInput(SwapOptions):
 
     @model_validator(mode="after")
     def _each_input_once(self) -> JobInput:
-        if (self.source_url is None) == (self.source_image is None):
-            raise ValueError("give the source image exactly once, as source_url or as source_image")
+        check_sources(self)
         targets = [self.target_url, self.target_image, self.target_video]
         if sum(value is not None for value in targets) != 1:
             raise ValueError("give the target exactly once, as target_url, target_image or target_video")
@@ -97,6 +96,13 @@ class JobResult(BaseModel):
     frames: int = 1
     swapped_frames: int = 1
     fps: float | None = None
+    similarity_after: dict[str, float] | list[float | None] | None = Field(
+        None,
+        description=(
+            "With report_similarity: a photo's per swapped face (as /swap's swapped[i].similarity_after); "
+            'a clip\'s mean and minimum over the swapped faces of every frame, {"mean": ..., "min": ...}.'
+        ),
+    )
 
 
 class JobError(BaseModel):

@@ -16,7 +16,7 @@ from faceswap.jobs.models import JobInput
 from faceswap.pipeline.decode import looks_like_image
 from faceswap.pipeline.engine import Engine
 from faceswap.pipeline.video import VideoLimits, VideoResult, probe_video, sniff_container, swap_video
-from faceswap.service import SwapService, decode_base64_image
+from faceswap.service import SwapService, decode_base64_image, extra_sources
 
 __all__ = ["JobOutput", "limits_of", "run_job"]
 
@@ -83,7 +83,7 @@ async def run_job(
 
     `on_start()` is called once the swap has its slot (until then the job waits, queued).
     """
-    fields = {"source": (request.source_url, request.source_image)}
+    fields = request.source_fields()
     if request.has_reference:
         fields["reference"] = (request.target_reference_url, request.target_reference_image)
     images = await service.resolve_images(fields)
@@ -104,6 +104,8 @@ async def run_job(
             "swapped_frames": result.swapped_frames,
             "fps": result.fps,
         }
+        if result.similarity_after is not None:
+            details["similarity_after"] = result.similarity_after
     else:
         output, details = await _swap_image(service, request, images, target, folder, on_start)
         progress(1, 1)
@@ -125,13 +127,14 @@ async def _swap_clip(
     output = folder / f"result.{info.kind}"
 
     def work(checkpoint: Callable[[], None]) -> VideoResult:
-        identity = engine.source_identity(images["source"], request.source_index)
+        sources = [images["source"], *extra_sources(images)]
+        identity = engine.source_identities(sources, request.source_index, request.quality())
         reference = None
         if "reference" in images:
             reference = engine.source_identity(images["reference"], 1, role="reference").embedding
         return swap_video(
             engine,
-            identity.embedding,
+            identity,
             target,
             output,
             limits,
@@ -169,6 +172,7 @@ async def _swap_image(
             output_format=request.output_format,
             checkpoint=checkpoint,
             quality=request.quality(),
+            extra_sources=extra_sources(images),
         )
 
     deadline = time.monotonic() + service.settings.job_timeout
@@ -181,4 +185,6 @@ async def _swap_image(
         "width": result.width,
         "height": result.height,
     }
+    if request.report_similarity:
+        details["similarity_after"] = [assignment.similarity_after for assignment in result.swapped]
     return output, details

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import mmap
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -39,10 +40,12 @@ __all__ = [
     "GraphSummary",
     "ModelCheck",
     "check_model_file",
+    "file_crc32",
     "file_sha256",
     "file_signature",
     "graph_summary",
     "last_initializer",
+    "swapper_crop",
     "verify_model_dir",
 ]
 
@@ -82,7 +85,9 @@ class ModelCheck:
     @property
     def official(self) -> bool | None:
         """Whether the file is the published one (None when its SHA-256 was not computed)."""
-        return None if self.sha256 is None else self.sha256 == self.spec.sha256
+        if self.sha256 is None or self.spec.sha256 is None:
+            return None
+        return self.sha256 == self.spec.sha256
 
 
 class FileSignature(NamedTuple):
@@ -112,6 +117,15 @@ def file_sha256(path: Path) -> str:
         while chunk := stream.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def file_crc32(path: Path) -> str:
+    """The file's CRC32 as FaceFusion's `.hash` files give it: 8 lower-case hex digits."""
+    checksum = 0
+    with path.open("rb") as stream:
+        while chunk := stream.read(1 << 20):
+            checksum = zlib.crc32(chunk, checksum)
+    return f"{checksum:08x}"
 
 
 def file_signature(path: Path) -> FileSignature:
@@ -286,16 +300,41 @@ def _role_of(graph: GraphSummary) -> ModelRole | None:
         and _matches(outs[0], (None, 512))
     ):
         return "recognizer"
-    if (
+    if _is_inswapper(graph) or swapper_crop(graph) is not None:
+        return "swapper"
+    if len(ins) == 1 and _matches(ins[0], (None, 512)) and len(outs) == 1 and _matches(outs[0], (None, 512)):
+        return "converter"
+    return _optional_role_of(graph)
+
+
+def _is_inswapper(graph: GraphSummary) -> bool:
+    ins, outs = graph.inputs, graph.outputs
+    return (
         len(ins) == 2
         and _matches(ins[0], (1, 3, 128, 128))
         and _matches(ins[1], (1, 512))
         and len(outs) == 1
         and _matches(outs[0], (1, 3, 128, 128))
         and graph.last_initializer == (512, 512)
-    ):
-        return "swapper"
-    return _optional_role_of(graph)
+    )
+
+
+def swapper_crop(graph: GraphSummary) -> int | None:
+    """The crop side of a swapper graph: a `target` image and a `source` (identity or image) in, the
+    swapped image first out; 0 when the graph leaves the side symbolic; inswapper's 128 has its own rule
+    (its emap). None for any other graph."""
+    ins, outs = graph.inputs, graph.outputs
+    image = (None, 3, None, None)
+    if len(ins) != 2 or not outs or not _matches(outs[0], image):
+        return None
+    images = [dims for dims in ins if _matches(dims, image)]
+    others = [dims for dims in ins if not _matches(dims, image)]
+    if not images or not all(_matches(dims, (None, 512)) for dims in others):
+        return None
+    sides = {dim for dims in (outs[0], images[0]) for dim in dims[2:] if dim is not None}
+    if len(sides) > 1 or not sides <= {256, 512}:
+        return None
+    return sides.pop() if sides else 0
 
 
 def _optional_role_of(graph: GraphSummary) -> ModelRole | None:
@@ -369,7 +408,10 @@ def check_model_file(path: Path, spec: ModelSpec, model_dir: Path) -> GraphSumma
     except OSError as exc:
         reason = f"{spec.path} cannot be read ({exc.strerror}): let the service's user read it, or {fix}."
         raise ModelFileError(spec.path, "missing", reason) from exc
-    if _role_of(graph) != spec.role:
+    fits = _role_of(graph) == spec.role
+    if spec.role == "swapper":
+        fits = _is_inswapper(graph) if spec.crop == 128 else swapper_crop(graph) in (spec.crop, 0)
+    if not fits:
         raise ModelFileError(spec.path, "wrong_kind", _wrong_kind_reason(spec, graph, fix))
     return graph
 

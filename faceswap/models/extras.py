@@ -10,18 +10,18 @@ from faceswap.models.sources import Artifact, Source
 __all__ = ["OPTIONAL_NAMES", "optional_sources", "parse_names"]
 
 OPTIONAL_NAMES: tuple[str, ...] = tuple(OPTIONAL_SPECS)
-_RELEASES = {"xseg_1": "models-3.1.0"} | dict.fromkeys(("nsfw_1", "nsfw_2", "nsfw_3"), "models-3.3.0")
+_RELEASES = dict.fromkeys(("nsfw_1", "nsfw_2", "nsfw_3"), "models-3.3.0")
 
 
 def _source(spec: ModelSpec) -> Source:
-    release = _RELEASES.get(spec.name, "models-3.0.0")
+    release = _RELEASES.get(spec.name, spec.release)
     file = spec.path.rsplit("/", 1)[1]
     return Source(
         urls=(
             f"https://github.com/facefusion/facefusion-assets/releases/download/{release}/{file}",
             f"https://huggingface.co/facefusion/{release}/resolve/main/{file}",
         ),
-        files=(Artifact(path=spec.path, size=spec.size, sha256=spec.sha256),),
+        files=(Artifact(path=spec.path, size=spec.size, sha256=spec.sha256, crc32=spec.crc32),),
     )
 
 

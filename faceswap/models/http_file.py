@@ -12,7 +12,7 @@ import httpx
 
 from faceswap.constants import describe_size
 from faceswap.errors import DownloadError
-from faceswap.models.check import file_sha256
+from faceswap.models.check import file_crc32, file_sha256
 from faceswap.models.progress import download_progress
 from faceswap.runtime.backoff import backoff_delays
 
@@ -24,8 +24,10 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-def check_digest(path: Path, size: int | None, sha256: str | None, label: str) -> None:
-    """Refuse (and delete) a download whose size or SHA-256 is not the published one."""
+def check_digest(
+    path: Path, size: int | None, sha256: str | None, label: str, crc32: str | None = None
+) -> None:
+    """Refuse (and delete) a download whose size, SHA-256 or CRC32 is not the published one."""
     actual = path.stat().st_size
     if size is not None and actual != size:
         path.unlink()
@@ -36,6 +38,12 @@ def check_digest(path: Path, size: int | None, sha256: str | None, label: str) -
         path.unlink()
         raise DownloadError(
             f"The download of {label} does not match its published SHA-256 (got {digest[:12]}…), so it was "
+            "discarded: run the command again, or give a trusted source with --manifest."
+        )
+    if crc32 is not None and (checksum := file_crc32(path)) != crc32:
+        path.unlink()
+        raise DownloadError(
+            f"The download of {label} does not match its published CRC32 (got {checksum}), so it was "
             "discarded: run the command again, or give a trusted source with --manifest."
         )
 

@@ -16,7 +16,7 @@ import httpx
 
 from faceswap.constants import describe_size
 from faceswap.errors import DownloadError, ModelFileError
-from faceswap.models.check import check_model_file, file_sha256
+from faceswap.models.check import check_model_file, file_crc32, file_sha256
 from faceswap.models.http_file import check_digest, fetch_with_retries
 from faceswap.models.sources import DEFAULT_SOURCES, Artifact, Source
 
@@ -44,6 +44,8 @@ def _is_current(model_dir: Path, artifact: Artifact) -> bool:
         return False
     if artifact.size is not None and path.stat().st_size != artifact.size:
         return False
+    if artifact.crc32 is not None and file_crc32(path) != artifact.crc32:
+        return False
     return artifact.sha256 is None or file_sha256(path) == artifact.sha256
 
 
@@ -51,7 +53,7 @@ def _download(
     client: httpx.Client,
     source: Source,
     part: Path,
-    checks: tuple[int | None, str | None],
+    checks: tuple[int | None, str | None, str | None],
     label: str,
     retries: tuple[int, float],
 ) -> None:
@@ -60,7 +62,7 @@ def _download(
     for url in source.urls:
         try:
             fetch_with_retries(client, url, part, checks[0], label, *retries)
-            check_digest(part, *checks, label)
+            check_digest(part, checks[0], checks[1], label, checks[2])
             return
         except DownloadError as exc:
             log.warning("%s from %s failed: %s", label, urlsplit(url).hostname, exc)
@@ -100,7 +102,7 @@ def _extract(archive_path: Path, artifacts: Sequence[Artifact], model_dir: Path,
                     shutil.copyfileobj(stream, out, CHUNK)
                     out.flush()
                     os.fsync(out.fileno())
-                check_digest(temporary, artifact.size, artifact.sha256, artifact.path)
+                check_digest(temporary, artifact.size, artifact.sha256, artifact.path, artifact.crc32)
                 _install(temporary, artifact, model_dir)
     except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
         raise DownloadError(
@@ -136,14 +138,16 @@ def _fetch_source(
         destination = model_dir / artifact.path
         part = destination.with_name(f"{destination.name}.part")
         _ensure_space(model_dir, (artifact.size or 0) - (part.stat().st_size if part.exists() else 0))
-        _download(client, source, part, (artifact.size, artifact.sha256), artifact.path, retries)
+        _download(
+            client, source, part, (artifact.size, artifact.sha256, artifact.crc32), artifact.path, retries
+        )
         _install(part, artifact, model_dir)
         return
     label = _archive_name(source)
     part = model_dir / f"{label}.part"
     have = part.stat().st_size if part.exists() else 0
     _ensure_space(model_dir, (source.size or 0) - have + sum(artifact.size or 0 for artifact in needed))
-    _download(client, source, part, (source.size, source.sha256), label, retries)
+    _download(client, source, part, (source.size, source.sha256, None), label, retries)
     try:
         _extract(part, needed, model_dir, label)
     except DownloadError:

@@ -61,6 +61,12 @@ class OptionalModels:
         thread.start()
         return thread
 
+    @property
+    def loaded(self) -> tuple[str, ...]:
+        """The names of the models with a session."""
+        with self._lock:
+            return tuple(self._sessions)
+
     def session(self, name: str) -> ort.InferenceSession:
         """The model's session; MODEL_NOT_INSTALLED when its file is not in the model dir."""
         spec = OPTIONAL_SPECS[name]

@@ -50,6 +50,9 @@ class Artifact(BaseModel):
     sha256: str | None = Field(
         None, pattern=SHA256_PATTERN, description="Lower-case hex SHA-256 of the file."
     )
+    crc32: str | None = Field(
+        None, pattern=r"^[0-9a-f]{8}$", description="Lower-case hex CRC32 of the file (FaceFusion's .hash)."
+    )
 
     @field_validator("path")
     @classmethod

@@ -7,12 +7,41 @@ import numpy as np
 
 from faceswap.pipeline.arrays import Frame, Matrix, Points
 
-__all__ = ["ARCFACE_TEMPLATE", "align_face", "estimate_similarity", "template_for"]
+__all__ = ["ARCFACE_TEMPLATE", "TEMPLATES", "align_face", "align_to", "estimate_similarity", "template_for"]
 
 ARCFACE_TEMPLATE: Points = np.array(
     [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]],
     dtype=np.float32,
 )
+
+TEMPLATES: dict[str, Points] = {
+    name: np.array(points, dtype=np.float32)
+    for name, points in {
+        # FaceFusion's WARP_TEMPLATE_SET (face_helper.py), in fractions of the crop's side.
+        "arcface_112_v1": [
+            [0.35473214, 0.45658929],
+            [0.64526786, 0.45658929],
+            [0.50000000, 0.61154464],
+            [0.37913393, 0.77687500],
+            [0.62086607, 0.77687500],
+        ],
+        "arcface_128": [
+            [0.36167656, 0.40387734],
+            [0.63696719, 0.40235469],
+            [0.50019687, 0.56044219],
+            [0.38710391, 0.72160547],
+            [0.61507734, 0.72034453],
+        ],
+        "ffhq_512": [
+            [0.37691676, 0.46864664],
+            [0.62285697, 0.46912813],
+            [0.50123859, 0.61331904],
+            [0.39308822, 0.72541100],
+            [0.61150205, 0.72490465],
+        ],
+    }.items()
+}
+"""The alignment templates of the swappers beside inswapper (whose own is `template_for`)."""
 
 
 def template_for(size: int) -> Points:
@@ -51,6 +80,15 @@ def estimate_similarity(source: Points, destination: Points) -> Matrix:
 
 def align_face(frame: Frame, keypoints: Points, size: int) -> tuple[Frame, Matrix]:
     """Warp the face into a `size`x`size` crop; returns the crop and the frame→crop matrix."""
-    matrix = estimate_similarity(keypoints, template_for(size))
+    return _warp(frame, keypoints, template_for(size), size)
+
+
+def align_to(frame: Frame, keypoints: Points, template: str, size: int) -> tuple[Frame, Matrix]:
+    """Warp the face onto one of TEMPLATES at `size`x`size`; returns the crop and the frame→crop matrix."""
+    return _warp(frame, keypoints, TEMPLATES[template] * np.float32(size), size)
+
+
+def _warp(frame: Frame, keypoints: Points, points: Points, size: int) -> tuple[Frame, Matrix]:
+    matrix = estimate_similarity(keypoints, points)
     crop = cv2.warpAffine(frame, matrix, (size, size), borderValue=0.0)
     return crop, matrix

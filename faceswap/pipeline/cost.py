@@ -12,8 +12,9 @@ from collections.abc import Iterable
 from typing import Final
 
 from faceswap.errors import ErrorCode, SwapError
-from faceswap.pipeline.boost import TILE
 from faceswap.pipeline.quality import Quality
+from faceswap.pipeline.swappers import DEFAULT_SWAPPER, SWAPPERS
+from faceswap.pipeline.swappers.base import DEFAULT_WEIGHT
 
 __all__ = [
     "DETECT_RUNS",
@@ -46,11 +47,17 @@ def estimate_cost(
     return frames * (DETECT_RUNS + faces * per_face)
 
 
-def cost_of(quality: Quality, faces: int, frames: int = 1, crop_size: int = TILE) -> int:
-    """`estimate_cost` of swapping `faces` faces in each of `frames` frames with `quality`'s options."""
+def cost_of(quality: Quality, faces: int, frames: int = 1, swapper: str = DEFAULT_SWAPPER) -> int:
+    """`estimate_cost` of swapping `faces` faces in each of `frames` frames with `quality`'s options, by
+    `quality`'s swapper (else `swapper`, the deployment's): one unit per forward of the model at its own
+    crop, and one more per face for each recognizer run that identity strength or the similarity report
+    adds (the small converter runs are not counted)."""
+    model = SWAPPERS[quality.swapper or swapper]
     masks = quality.face_mask.types if quality.face_mask is not None else ()
     enhancer = quality.face_enhancer is not None
-    return estimate_cost(faces, quality.pixel_boost, crop_size, enhancer, masks, frames)
+    extra = (quality.swapper_weight != DEFAULT_WEIGHT and model.takes_identity) + quality.report_similarity
+    boost = quality.pixel_boost or model.crop
+    return estimate_cost(faces, boost, model.crop, enhancer, masks, frames) + frames * faces * extra
 
 
 def refuse_over(cost: int, limit: int) -> None:

@@ -10,15 +10,24 @@ from faceswap.pipeline.align import align_face
 from faceswap.pipeline.arrays import Frame
 from faceswap.pipeline.detect import Face
 
-__all__ = ["RECOGNITION_CROP", "embed_face", "identity_latent"]
+__all__ = ["RECOGNITION_CROP", "embed_face", "embed_face_raw", "identity_latent", "normalise_embedding"]
 
 RECOGNITION_CROP = 112
 
 
+def embed_face_raw(recognizer: Any, frame: Frame, face: Face) -> np.ndarray:
+    """The recognizer's own output for `face` (float32, 512; FaceFusion's `embedding`)."""
+    crop, _ = align_face(frame, face.keypoints, RECOGNITION_CROP)
+    return np.asarray(recognizer.get_feat(crop), dtype=np.float32).ravel()
+
+
 def embed_face(recognizer: Any, frame: Frame, face: Face) -> np.ndarray:
     """The L2-normalised identity embedding of `face` (float32, 512)."""
-    crop, _ = align_face(frame, face.keypoints, RECOGNITION_CROP)
-    embedding = np.asarray(recognizer.get_feat(crop), dtype=np.float32).ravel()
+    return normalise_embedding(embed_face_raw(recognizer, frame, face))
+
+
+def normalise_embedding(embedding: np.ndarray) -> np.ndarray:
+    """`embedding / ||embedding||`, as insightface's `normed_embedding` computes it."""
     norm = float(np.linalg.norm(embedding))
     return embedding / norm if norm > 0 else embedding
 

@@ -24,6 +24,8 @@ class Assignment:
     source_index: int
     target_index: int
     similarity: float | None = None
+    similarity_after: float | None = None
+    """With `report_similarity`: cosine of the source identity and the swapped face as pasted."""
 
 
 def plan_assignments(

@@ -33,7 +33,7 @@ import numpy as np
 from faceswap.config import Settings
 from faceswap.errors import ErrorCode, SwapError, is_disk_full, storage_full
 from faceswap.pipeline.detect import Face
-from faceswap.pipeline.engine import SWAPPER_NAME, Engine
+from faceswap.pipeline.engine import Engine, SourceIdentity
 from faceswap.pipeline.quality import DEFAULT_QUALITY, Quality
 from faceswap.pipeline.select import ALL_FACES, TargetChoice, best_match
 from faceswap.pipeline.track import Track, follow
@@ -156,6 +156,18 @@ class VideoResult:
     """The clip's id: in every frame's watermark, in its manifest, and in the log."""
     signed: bool = False
     """True when a C2PA manifest was embedded (not for WebM and Matroska, which C2PA does not support)."""
+    similarities: list[float] = field(default_factory=list)
+    """With `report_similarity`: each swapped face's similarity to the source identity, frame by frame."""
+
+    @property
+    def similarity_after(self) -> dict[str, float] | None:
+        """The mean and the minimum of `similarities` over the clip (None when none were measured)."""
+        if not self.similarities:
+            return None
+        return {
+            "mean": round(float(np.mean(self.similarities)), 4),
+            "min": round(float(np.min(self.similarities)), 4),
+        }
 
     @property
     def media_type(self) -> str:
@@ -302,7 +314,7 @@ def probe_video(path: Path, limits: VideoLimits, role: str = "target") -> VideoI
 class _Plan:
     """What is swapped in each frame."""
 
-    embedding: np.ndarray
+    identity: SourceIdentity
     target_index: TargetChoice
     reference: np.ndarray | None
     min_similarity: float
@@ -481,7 +493,7 @@ def _encode(
 
 def swap_video(
     engine: Engine,
-    embedding: np.ndarray,
+    identity: SourceIdentity,
     target: Path,
     output_path: Path,
     limits: VideoLimits,
@@ -493,7 +505,7 @@ def swap_video(
     progress: Progress | None = None,
     checkpoint: Checkpoint | None = None,
 ) -> VideoResult:
-    """Swap `embedding`'s identity through the clip at `target` into `output_path` (same container family).
+    """Swap `identity` through the clip at `target` into `output_path` (same container family).
 
     `progress(done, total)` after each frame; `checkpoint()` raises to stop (the output is then incomplete
     and the caller removes it).
@@ -506,7 +518,7 @@ def swap_video(
     try:
         marks = engine.provenance
         plan = _Plan(
-            embedding, target_index, reference, min_similarity, quality, output_id=marks.new_output_id()
+            identity, target_index, reference, min_similarity, quality, output_id=marks.new_output_id()
         )
         plan.guard = marks.clip_sampler(float(info.fps), info.frames)
         audio = container.streams.audio[0] if container.streams.audio else None
@@ -523,12 +535,15 @@ def swap_video(
     finally:
         container.close()
     result.output_id = plan.output_id
-    result.signed = _seal(engine, output_path, info.kind, target, plan.output_id)
+    swapper = quality.swapper or engine.settings.swapper
+    result.signed = _seal(engine, output_path, info.kind, target, plan.output_id, swapper)
     log.info("made clip output %s (%s)", plan.output_id, "signed" if result.signed else "not signed")
     return result
 
 
-def _seal(engine: Engine, output_path: Path, kind: ContainerKind, target: Path, output_id: str) -> bool:
+def _seal(
+    engine: Engine, output_path: Path, kind: ContainerKind, target: Path, output_id: str, swapper: str
+) -> bool:
     """Sign the written clip when a certificate is set and C2PA supports its container; True if signed."""
     with target.open("rb") as stream:
         parent_type = sniff_media_type(stream.read(64))
@@ -536,7 +551,7 @@ def _seal(engine: Engine, output_path: Path, kind: ContainerKind, target: Path, 
         output_path,
         MEDIA_TYPES[kind],
         output_id=output_id,
-        swapper=SWAPPER_NAME,
+        swapper=swapper,
         parent=Ingredient(parent_type, path=target) if parent_type else None,
     )
 
@@ -607,9 +622,11 @@ def _swap_frames(
             faces = engine.detect(pixels, result.recoveries)
             chosen = _chosen_faces(engine, pixels, faces, plan)
             for face in chosen:
-                engine.swap_face(
-                    pixels, face, plan.embedding, result.recoveries, plan.quality, checkpoint=checkpoint
+                after = engine.swap_face(
+                    pixels, face, plan.identity, result.recoveries, plan.quality, checkpoint=checkpoint
                 )
+                if after is not None:
+                    result.similarities.append(after)
             pixels = engine.provenance.mark(pixels, plan.output_id)
             result.frames += 1
             result.swapped_frames += bool(chosen)

@@ -11,7 +11,8 @@ loader and ONNX Runtime over small generated files with the real models' input/o
 - swapper (inswapper contract): decodes the source's thumbnail back from the latent through ``emap``
   and paints it over the face area of the target crop, so a test can see whose face landed where.
 
-``write_models`` also writes the optional models' stand-ins (faceswap.testing.optional).
+``write_models`` also writes the optional models' stand-ins (faceswap.testing.optional) and the other
+swappers' and their converters' (faceswap.testing.swappers).
 
 The images hold square faces, each a 4x4 grid of saturated colours picked by an identity, in a row on
 grey. Square faces put their keypoints exactly on the template, so the aligned crop is the face and the
@@ -39,6 +40,7 @@ from faceswap.models.registry import SYNTHETIC_PRODUCER
 from faceswap.pipeline.align import ARCFACE_TEMPLATE
 from faceswap.testing.graph import Graph, float_info
 from faceswap.testing.optional import write_optional_models
+from faceswap.testing.swappers import write_swapper_models
 
 __all__ = [
     "ARCFACE_TEMPLATE",
@@ -52,6 +54,7 @@ __all__ = [
     "layout_faces",
     "main",
     "place_faces",
+    "thumbnail_grid",
     "write_image",
     "write_models",
 ]
@@ -217,20 +220,26 @@ def _recognizer_model(projection: np.ndarray) -> onnx.ModelProto:
     return g.model("synthetic_arcface", inputs, [float_info("embedding", ["N", EMBEDDING_SIZE])])
 
 
+def thumbnail_grid(g: Graph, code: str) -> str:
+    """The 1x3x8x8 RGB thumbnail (0..1) a code vector (any positive multiple of one) stands for.
+
+    The code's last value is 1 before normalisation: dividing by it undoes any scaling exactly.
+    """
+    scaled = g.op("Div", g.slice(code, 1, 0, CODE_SIZE - 1), g.slice(code, 1, CODE_SIZE - 1, CODE_SIZE))
+    centred = g.op("Reshape", g.slice(scaled, 1, 0, THUMBNAIL_VALUES), g.const([1, 3, -1]))
+    means = g.op("Div", g.slice(scaled, 1, THUMBNAIL_VALUES, THUMBNAIL_VALUES + 3), g.const(MEAN_WEIGHT))
+    thumbnail = g.op("Add", centred, g.op("Reshape", means, g.const([1, 3, 1])))
+    colours = g.op("Add", g.op("Mul", thumbnail, g.const(0.5)), g.const(0.5))
+    return g.op("Reshape", colours, g.const([1, 3, THUMBNAIL_SIDE, THUMBNAIL_SIDE]))
+
+
 def _swapper_model(projection: np.ndarray, emap: np.ndarray) -> onnx.ModelProto:
     """inswapper-shaped swapper: paints the source's decoded thumbnail over SWAP_REGION of the target."""
     g = Graph(PRODUCER)
     x1, y1, x2, y2 = SWAP_REGION
     emap_name = "emap"
     normed = g.op("Gemm", "source", emap_name, transB=1)  # latent @ emap.T: the source's normed embedding
-    code = g.op("MatMul", normed, g.const(np.ascontiguousarray(projection.T)))
-    # The code's last value is 1 before normalisation: dividing by it undoes the normalisation exactly.
-    scaled = g.op("Div", g.slice(code, 1, 0, CODE_SIZE - 1), g.slice(code, 1, CODE_SIZE - 1, CODE_SIZE))
-    centred = g.op("Reshape", g.slice(scaled, 1, 0, THUMBNAIL_VALUES), g.const([1, 3, -1]))
-    means = g.op("Div", g.slice(scaled, 1, THUMBNAIL_VALUES, THUMBNAIL_VALUES + 3), g.const(MEAN_WEIGHT))
-    thumbnail = g.op("Add", centred, g.op("Reshape", means, g.const([1, 3, 1])))
-    colours = g.op("Add", g.op("Mul", thumbnail, g.const(0.5)), g.const(0.5))
-    grid = g.op("Reshape", colours, g.const([1, 3, THUMBNAIL_SIDE, THUMBNAIL_SIDE]))
+    grid = thumbnail_grid(g, g.op("MatMul", normed, g.const(np.ascontiguousarray(projection.T))))
     scales = g.const([1.0, 1.0, (y2 - y1) / THUMBNAIL_SIDE, (x2 - x1) / THUMBNAIL_SIDE])
     face = g.op(
         "Resize",
@@ -265,6 +274,7 @@ def write_models(directory: Path) -> ModelPaths:
     onnx.save_model(_recognizer_model(projection), paths.recognizer)
     onnx.save_model(_swapper_model(projection, emap), paths.swapper)
     write_optional_models(directory)
+    write_swapper_models(directory, projection, thumbnail_grid)
     return paths
 
 

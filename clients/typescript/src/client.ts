@@ -13,6 +13,7 @@ import type {
   ListFacesOptions,
   OutputFormat,
   SwapOptions,
+  SwappedFace,
   SwapResult,
 } from "./types.js";
 
@@ -82,7 +83,34 @@ function swapResult({ output, requestId }: Settled): SwapResult {
     requestId,
     dataUrl: `data:image/${format};base64,${imageBase64}`,
     ...(present(outputId) ? { outputId } : {}),
+    swapped: Array.isArray(output["swapped"]) ? output["swapped"].map(swappedFace) : [],
   };
+}
+
+function swappedFace(value: unknown): SwappedFace {
+  const item = isJson(value) ? value : {};
+  const after = item["similarity_after"];
+  return {
+    sourceIndex: count(item["source_index"]),
+    targetIndex: count(item["target_index"]),
+    ...(typeof after === "number" ? { similarityAfter: after } : {}),
+  };
+}
+
+/** The wire fields for the source photo(s): one, or all of them as source_urls / source_images. */
+function sourceFields(source: ImageInput, more: readonly ImageInput[] | undefined): Json {
+  if (more === undefined || more.length === 0) {
+    return imageFields(source, "source_url", "source_image", "source image");
+  }
+  const photos = [source, ...more].map((photo, index) =>
+    imageFields(photo, "url", "base64", `source photo ${index + 1}`),
+  );
+  const urls = photos.map((photo) => photo["url"]).filter(present);
+  const images = photos.map((photo) => photo["base64"]).filter(present);
+  if (urls.length !== photos.length && images.length !== photos.length) {
+    throw new FaceSwapError("INVALID_INPUT", "Give every source photo as a url, or every one as base64.");
+  }
+  return urls.length === photos.length ? { source_urls: urls } : { source_images: images };
 }
 
 function face(value: unknown): Face {
@@ -115,7 +143,7 @@ function facesResult({ output, requestId }: Settled): FacesResult {
 /** Swap the source's chosen face into the target's chosen face; rejects with FaceSwapError. */
 export async function swapFaces(options: SwapOptions): Promise<SwapResult> {
   const fields: Json = {
-    ...imageFields(options.source, "source_url", "source_image", "source image"),
+    ...sourceFields(options.source, options.moreSources),
     ...imageFields(options.target, "target_url", "target_image", "target image"),
     source_index: options.sourceIndex,
     target_index: options.targetIndex,
@@ -124,6 +152,9 @@ export async function swapFaces(options: SwapOptions): Promise<SwapResult> {
     color_match: options.colorMatch,
     face_mask: options.faceMask,
     face_enhancer: options.faceEnhancer,
+    swapper: options.swapper,
+    swapper_weight: options.swapperWeight,
+    report_similarity: options.reportSimilarity,
   };
   return swapResult(await perform(options, "/swap", fields, fields));
 }

@@ -30,5 +30,7 @@ export type {
   OutputFormat,
   PixelBoost,
   SwapOptions,
+  SwappedFace,
   SwapResult,
+  Swapper,
 } from "./types.js";

@@ -24,8 +24,24 @@ export interface EndpointOptions {
   readonly signal?: AbortSignal | undefined;
 }
 
-/** Side of the aligned face crop: above 128 it is swapped as (n/128)² interleaved tiles (pixel boost). */
-export type PixelBoost = 128 | 256 | 384 | 512;
+/**
+ * Side of the aligned face crop, a multiple of the swapper's own (inswapper_128: 128 to 1024; the 256 models:
+ * 256, 512, 768, 1024; simswap_unofficial_512: 512, 1024): swapped as (n/side)² interleaved tiles.
+ */
+export type PixelBoost = 128 | 256 | 384 | 512 | 768 | 1024;
+
+/** The face swapper (swappers/<name>.onnx on the service; GET /models lists them with their licences). */
+export type Swapper =
+  | "inswapper_128"
+  | "hyperswap_1a_256"
+  | "hyperswap_1b_256"
+  | "hyperswap_1c_256"
+  | "ghost_1_256"
+  | "ghost_2_256"
+  | "ghost_3_256"
+  | "simswap_256"
+  | "simswap_unofficial_512"
+  | "uniface_256";
 
 export type FaceMaskType = "box" | "occlusion" | "region";
 
@@ -66,8 +82,16 @@ export interface SwapOptions extends EndpointOptions {
   readonly targetIndex?: number | undefined;
   /** Format of the result; default png. */
   readonly outputFormat?: OutputFormat | undefined;
-  /** Swap the face at this resolution; default 128 (costs (n/128)² swaps per face). */
+  /** More photos of the same person (all URLs or all base64, like `source`): one averaged identity; up to 8 in all. */
+  readonly moreSources?: readonly ImageInput[] | undefined;
+  /** Swap the face at this resolution; default the swapper's own crop (costs (n/side)² swaps per face). */
   readonly pixelBoost?: PixelBoost | undefined;
+  /** The face swapper; default the service's (FACESWAP_SWAPPER, itself inswapper_128). */
+  readonly swapper?: Swapper | undefined;
+  /** Identity strength 0..1; default 0.5 (no change): lower mixes in the target's identity, higher pushes away. */
+  readonly swapperWeight?: number | undefined;
+  /** Report each swapped face's similarity to the source identity (SwapResult.swapped[i].similarityAfter). */
+  readonly reportSimilarity?: boolean | undefined;
   /** Match the swapped face's colours to the target face's; default false. */
   readonly colorMatch?: boolean | undefined;
   /** Masks that keep hair, hands or chosen regions the target's; default the plain box. */
@@ -94,6 +118,16 @@ export interface SwapResult {
   readonly dataUrl: string;
   /** The result's id, in its invisible watermark and C2PA manifest (`POST /provenance` reads it back). */
   readonly outputId?: string;
+  /** The swaps made, in order. */
+  readonly swapped: readonly SwappedFace[];
+}
+
+/** One swap that was made. */
+export interface SwappedFace {
+  readonly sourceIndex: number;
+  readonly targetIndex: number;
+  /** With reportSimilarity: ArcFace cosine (-1..1) of the source identity and the swapped face as pasted. */
+  readonly similarityAfter?: number | undefined;
 }
 
 export interface ListFacesOptions extends EndpointOptions {

@@ -107,6 +107,27 @@ describe("the real service", { skip }, () => {
     });
   }
 
+  for (const mode of ["direct", "runsync"]) {
+    test(`the swapper, its weight, several photos and the similarity reach the service through ${mode}`, async () => {
+      const endpoint = mode === "direct" ? service.endpoint : `${service.endpoint}/runsync`;
+      const call = (overrides) =>
+        swapFaces({ endpoint, source: { url: images.one }, target: { url: images.two }, ...overrides });
+      const plain = await call({});
+      assert.equal(plain.swapped.length, 1);
+      assert.equal(plain.swapped[0].similarityAfter, undefined);
+      const other = await call({ swapper: "hyperswap_1a_256", swapperWeight: 0.8, reportSimilarity: true });
+      assert.notEqual(other.imageBase64, plain.imageBase64);
+      const after = other.swapped[0].similarityAfter;
+      assert.ok(typeof after === "number" && after >= -1 && after <= 1, String(after));
+      const averaged = await call({ moreSources: [{ url: images.two }] });
+      assert.notEqual(averaged.imageBase64, plain.imageBase64);
+      const mixed = await call({ moreSources: [{ base64: "aGk=" }] }).catch((error) => error);
+      assert.equal(mixed.code, "INVALID_INPUT");
+      const refused = await call({ swapper: "hyperswap_1a_256", pixelBoost: 128 }).catch((error) => error);
+      assert.equal(refused.code, "INVALID_INPUT");
+    });
+  }
+
   test("base64 images with a data: prefix swap into jpeg", async () => {
     const asDataUrl = async (url) => {
       const bytes = Buffer.from(await (await fetch(url)).arrayBuffer());
