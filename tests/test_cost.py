@@ -42,3 +42,13 @@ def test_a_deadline_follows_the_cost_within_its_bounds() -> None:
     assert deadline_seconds(100, 0.25, 90, 1800) == 90
     assert deadline_seconds(1000, 0.25, 90, 1800) == 500
     assert deadline_seconds(10**6, 0.25, 90, 1800) == 1800
+
+
+def test_a_swappers_tiles_are_counted_at_its_own_crop_with_its_extra_recognizer_runs() -> None:
+    assert cost_of(Quality(swapper="hyperswap_1a_256"), faces=1) == 1 + 1
+    assert cost_of(Quality(swapper="hyperswap_1a_256", pixel_boost=1024), faces=1) == 1 + 16
+    assert cost_of(Quality(pixel_boost=512), faces=1, swapper="simswap_unofficial_512") == 1 + 1
+    assert cost_of(Quality(), faces=2, swapper="ghost_1_256") == 1 + 2
+    weighted = Quality(swapper="ghost_1_256", swapper_weight=0.8, report_similarity=True)
+    assert cost_of(weighted, faces=2) == 1 + 2 * (1 + 2)
+    assert cost_of(Quality(swapper="uniface_256", swapper_weight=0.8), faces=1) == 1 + 1
