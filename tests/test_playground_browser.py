@@ -195,8 +195,9 @@ def test_options_come_from_the_schema_and_only_changes_are_sent(
     page: Any, service: str, pictures: dict[str, Path]
 ) -> None:
     open_playground(page, service)
-    assert page.locator("[data-field='pixel_boost'] select").input_value() == "0"
-    assert "Default: 128." in page.inner_text("[data-field='pixel_boost']")
+    assert page.locator("[data-field='pixel_boost'] select").input_value() == ""  # unset: the swapper's side
+    assert "Default: none." in page.inner_text("[data-field='pixel_boost']")
+    assert "the swapper's own side" in page.inner_text("[data-field='pixel_boost']")
     choose_pictures(page, pictures)
     page.click("#pick-all")
     page.select_option("[data-field='output_format'] select", label="jpeg")
