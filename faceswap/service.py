@@ -174,7 +174,10 @@ class SwapService:
         images = await self.resolve_images({"image": (request.image_url, request.image)})
         engine = self.lifecycle.ready_engine()
         trust = list(engine.provenance.trust) if engine is not None else []
-        report = await self.run_blocking(lambda _: check_file(images["image"], trust), deadline)
+        max_pixels = self.settings.max_pixels
+        report = await self.run_blocking(
+            lambda _: check_file(images["image"], trust, max_pixels=max_pixels), deadline
+        )
         return report.model_copy(update={"request_id": request_id})
 
     async def run_input(self, fields: object, request_id: str) -> SwapOutput | FacesOutput:

@@ -19,6 +19,7 @@ import cv2
 import httpx
 import numpy as np
 import pytest
+from PIL import Image
 from skimage import data as samples
 
 from faceswap.cli import main as cli_main
@@ -299,6 +300,28 @@ def test_post_provenance_reports_an_output_and_a_plain_image(
     )
     bad = httpx.post(f"{signing_url}/provenance", json={})
     assert bad.status_code == 422 and bad.json()["error_code"] == "INVALID_INPUT"
+
+
+@pytest.mark.parametrize("content", [b"", b"neither an image nor a clip"])
+def test_post_provenance_reports_nothing_found_in_bytes_that_are_no_image(
+    signing_url: str, content: bytes
+) -> None:
+    answer = httpx.post(f"{signing_url}/provenance", json={"image": base64.b64encode(content).decode()})
+    assert answer.status_code == 200, answer.text
+    report = answer.json()
+    assert (report["c2pa"]["present"], report["watermark"], report["made_by_ai"]) == (False, None, False)
+
+
+def test_post_provenance_refuses_an_image_over_the_pixel_cap_before_decoding(
+    signing_url: str, tmp_path: Path
+) -> None:
+    png = tmp_path / "huge.png"
+    Image.new("L", (12_000, 6_000)).save(png, optimize=False, compress_level=9)
+    answer = httpx.post(
+        f"{signing_url}/provenance", json={"image": base64.b64encode(png.read_bytes()).decode()}
+    )
+    assert answer.status_code == 413, answer.text
+    assert answer.json()["error_code"] == "IMAGE_TOO_LARGE"
 
 
 def test_the_cli_signs_and_checks(

@@ -13,10 +13,11 @@ from typing import Any, Literal
 
 import av
 import c2pa
-import cv2
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from faceswap.errors import ErrorCode, SwapError
+from faceswap.pipeline.decode import decode_image
 from faceswap.pipeline.labels import DIGITAL_SOURCE_TYPE, read_label
 from faceswap.pipeline.video import MEDIA_TYPES, sniff_container
 from faceswap.provenance.credentials import SIGNABLE_TYPES, sniff_media_type
@@ -89,8 +90,17 @@ class ProvenanceReport(BaseModel):
     request_id: str = ""
 
 
-def check_file(data: bytes | Path, trust: list[str] | None = None) -> ProvenanceReport:
-    """Everything a file (bytes or a path) carries; `trust`: PEM roots to validate its manifest against."""
+DEFAULT_MAX_PIXELS = 50_000_000  # the service's own default (Settings.max_pixels)
+
+
+def check_file(
+    data: bytes | Path, trust: list[str] | None = None, *, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> ProvenanceReport:
+    """Everything a file (bytes or a path) carries; `trust`: PEM roots to validate its manifest against.
+
+    An image is decoded as the service decodes its inputs, IMAGE_TOO_LARGE over `max_pixels` before any
+    pixel is decoded; one that cannot be decoded (damaged, or no image at all) reports no watermark.
+    """
     if isinstance(data, Path):
         with data.open("rb") as stream:
             head = stream.read(64)
@@ -99,10 +109,13 @@ def check_file(data: bytes | Path, trust: list[str] | None = None) -> Provenance
     kind = sniff_container(head)
     is_clip = kind in ("mp4", "mov", "webm", "matroska")
     media_type = sniff_media_type(head) or (MEDIA_TYPES[kind] if kind else None)
-    if isinstance(data, Path) and not is_clip:
-        data = data.read_bytes()  # an image: read whole, like the service reads it
+    if is_clip:
+        watermark = _read_clip_watermark(data)
+    else:
+        if isinstance(data, Path):
+            data = data.read_bytes()  # an image: read whole, like the service reads it
+        watermark = _read_image_watermark(data, max_pixels)
     credentials = _read_c2pa(data, media_type, trust or [])
-    watermark = _read_clip_watermark(data) if is_clip else _read_image_watermark(data)
     label = read_label(data) if isinstance(data, bytes) else None
     return ProvenanceReport(
         media_type=media_type,
@@ -169,10 +182,14 @@ def _report(frame: np.ndarray) -> WatermarkReport:
     )
 
 
-def _read_image_watermark(data: bytes | Path) -> WatermarkReport | None:
-    raw = data if isinstance(data, bytes) else data.read_bytes()
-    frame = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_COLOR)
-    return None if frame is None else _report(frame)
+def _read_image_watermark(data: bytes, max_pixels: int) -> WatermarkReport | None:
+    try:
+        frame = decode_image(data, max_pixels=max_pixels).pixels
+    except SwapError as exc:
+        if exc.code is ErrorCode.INVALID_IMAGE:
+            return None
+        raise
+    return _report(frame)
 
 
 def _read_clip_watermark(data: bytes | Path) -> WatermarkReport | None:
