@@ -58,10 +58,7 @@ def _is_clip(path: Path, kind: str | None, limits: VideoLimits) -> bool:
 
 def limits_of(service: SwapService) -> VideoLimits:
     """The video caps from the settings."""
-    settings = service.settings
-    return VideoLimits(
-        seconds=settings.max_video_seconds, frames=settings.max_video_frames, pixels=settings.max_video_pixels
-    )
+    return VideoLimits.from_settings(service.settings)
 
 
 @dataclass(frozen=True)
@@ -123,7 +120,7 @@ async def _swap_clip(
 ) -> tuple[VideoResult, Path]:
     engine: Engine = service.lifecycle.engine()
     limits = limits_of(service)
-    info = probe_video(target, limits)
+    info = await asyncio.to_thread(probe_video, target, limits)
     output = folder / f"result.{info.kind}"
 
     def work(checkpoint: Callable[[], None]) -> VideoResult:
