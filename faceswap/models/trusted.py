@@ -26,7 +26,8 @@ __all__ = ["RECORD_FILE", "digest_matches", "file_identity", "record_digests"]
 log = logging.getLogger(__name__)
 
 RECORD_FILE = "verified.json"
-RACY_NS = 2_000_000_000
+RACY_NS = 50_000_000
+"""Several ticks of the kernel's coarse clock, which stamps the change time: a later write cannot share it."""
 
 
 def file_identity(path: Path) -> list[int]:
