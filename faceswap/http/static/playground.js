@@ -156,7 +156,9 @@ function firstFrame(url) {
       clearTimeout(timer);
       reject(new Error("this browser cannot decode the clip"));
     });
-    video.addEventListener("loadeddata", () => {
+    // Drawn once a seek to the start has finished: at "loadeddata" a browser may not have a frame to draw yet.
+    video.addEventListener("loadeddata", () => { video.currentTime = 0; }, { once: true });
+    video.addEventListener("seeked", () => {
       clearTimeout(timer);
       const canvas = el("canvas", { width: video.videoWidth, height: video.videoHeight });
       canvas.getContext("2d").drawImage(video, 0, 0);
