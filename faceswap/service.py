@@ -10,7 +10,7 @@ import time
 import traceback
 from collections.abc import Callable, Coroutine
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pybase64
 
@@ -35,7 +35,10 @@ from faceswap.schemas import (
     validated,
 )
 
-__all__ = ["DRAINED_MESSAGE", "SwapService", "decode_base64_image", "extra_sources"]
+if TYPE_CHECKING:
+    from faceswap.pipeline.engine import Engine, SwapResult
+
+__all__ = ["DRAINED_MESSAGE", "SwapService", "decode_base64_image", "extra_sources", "swap_photo"]
 
 T = TypeVar("T")
 DRAINED_MESSAGE = "The worker is draining for shutdown and stopped this request; send it again."
@@ -104,6 +107,29 @@ def extra_sources(images: dict[str, bytes]) -> list[bytes]:
     """The source photos after the first ("source 2", "source 3", ...), in order."""
     numbers = sorted(int(role.split()[1]) for role in images if role.startswith("source "))
     return [images[f"source {number}"] for number in numbers]
+
+
+def swap_photo(
+    engine: Engine,
+    images: dict[str, bytes],
+    target: bytes,
+    options: SwapOptions,
+    checkpoint: Callable[[], None],
+) -> SwapResult:
+    """One photo swap with a request's options (a /swap body or a photo job): the sources into `target`."""
+    return engine.swap(
+        images["source"],
+        target,
+        source_index=options.source_index,
+        target_index=options.target_index,
+        pairs=options.pairs(),
+        reference=images.get("reference"),
+        min_similarity=options.min_similarity,
+        output_format=options.output_format,
+        checkpoint=checkpoint,
+        quality=options.quality(),
+        extra_sources=extra_sources(images),
+    )
 
 
 class SwapService:
@@ -235,19 +261,7 @@ class SwapService:
         images = {**(received or {}), **await self.resolve_images(fields)}
         fetch_ms = round((time.perf_counter() - started) * 1000.0, 2)
         result = await self.run_blocking(
-            lambda checkpoint: engine.swap(
-                images["source"],
-                images["target"],
-                source_index=options.source_index,
-                target_index=options.target_index,
-                pairs=options.pairs(),
-                reference=images.get("reference"),
-                min_similarity=options.min_similarity,
-                output_format=options.output_format,
-                checkpoint=checkpoint,
-                quality=options.quality(),
-                extra_sources=extra_sources(images),
-            ),
+            lambda checkpoint: swap_photo(engine, images, images["target"], options, checkpoint),
             deadline,
         )
         timings = {"fetch": fetch_ms, "decode": 0.0, "detect": 0.0, "swap": 0.0, "encode": 0.0}

@@ -16,7 +16,7 @@ from faceswap.jobs.models import JobInput
 from faceswap.pipeline.decode import looks_like_image
 from faceswap.pipeline.engine import Engine
 from faceswap.pipeline.video import VideoLimits, VideoResult, probe_video, sniff_container, swap_video
-from faceswap.service import SwapService, decode_base64_image, extra_sources
+from faceswap.service import SwapService, decode_base64_image, extra_sources, swap_photo
 
 __all__ = ["JobOutput", "limits_of", "run_job"]
 
@@ -158,19 +158,7 @@ async def _swap_image(
     engine: Engine = service.lifecycle.engine()
 
     def work(checkpoint: Callable[[], None]) -> Any:
-        return engine.swap(
-            images["source"],
-            target,
-            source_index=request.source_index,
-            target_index=request.target_index,
-            pairs=request.pairs(),
-            reference=images.get("reference"),
-            min_similarity=request.min_similarity,
-            output_format=request.output_format,
-            checkpoint=checkpoint,
-            quality=request.quality(),
-            extra_sources=extra_sources(images),
-        )
+        return swap_photo(engine, images, target, request, checkpoint)
 
     deadline = time.monotonic() + service.settings.job_timeout
     result = await service.run_blocking(work, deadline, "job", on_start)
