@@ -13,6 +13,7 @@ import pytest
 from faceswap.config import Settings
 from faceswap.models.loader import FaceModels, load_models
 from faceswap.testing.synthetic import draw_faces, write_models
+from tests.receivers import Receivers
 from tests.servers import ImageHost
 
 
@@ -72,3 +73,11 @@ def derive(base: Settings, **changes: object) -> Settings:
     """`base` with `changes`, validated like any Settings; jobs in a folder of their own unless given."""
     changes.setdefault("data_dir", Path(tempfile.mkdtemp(prefix="faceswap-data-")))
     return Settings.model_validate({**base.model_dump(), **changes})
+
+
+@pytest.fixture
+def receivers() -> Iterator[Receivers]:
+    """HTTP receivers for uploads and webhooks; each one a test starts is closed after it."""
+    made = Receivers()
+    yield made
+    made.close()

@@ -128,3 +128,20 @@ class Receiver:
         self._closing.set()
         self._server.shutdown()
         self._server.server_close()
+
+
+class Receivers:
+    """The receivers one test starts, all closed after it (the `receivers` fixture)."""
+
+    def __init__(self) -> None:
+        self.made: list[Receiver] = []
+
+    def serve(self, *answers: Answer) -> Receiver:
+        """A new receiver answering `answers` in turn."""
+        receiver = Receiver(*answers)
+        self.made.append(receiver)
+        return receiver
+
+    def close(self) -> None:
+        for receiver in self.made:
+            receiver.close()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import tracemalloc
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ from faceswap.config import Settings
 from faceswap.errors import DeliveryError, ErrorCode
 from faceswap.jobs.delivery import upload_result
 from tests.conftest import derive
-from tests.receivers import Answer, Receiver
+from tests.receivers import Answer, Receiver, Receivers
 
 GiB = 1024**3
 S3_EXPIRED = (
@@ -36,21 +35,6 @@ def result_file(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.fixture
-def receiver_of() -> Iterator[list[Receiver]]:
-    """Receivers made by a test, closed after it."""
-    made: list[Receiver] = []
-    yield made
-    for receiver in made:
-        receiver.close()
-
-
-def serve(made: list[Receiver], *answers: Answer) -> Receiver:
-    receiver = Receiver(*answers)
-    made.append(receiver)
-    return receiver
-
-
 def upload(path: Path, url: str, settings: Settings) -> None:
     asyncio.run(upload_result(path, url, "video/mp4", settings))
 
@@ -62,9 +46,9 @@ def failure(path: Path, url: str, settings: Settings) -> DeliveryError:
 
 
 def test_a_put_answered_500_once_is_retried_and_delivered(
-    quick: Settings, result_file: Path, receiver_of: list[Receiver]
+    quick: Settings, result_file: Path, receivers: Receivers
 ) -> None:
-    bucket = serve(receiver_of, Answer(500), Answer(200))
+    bucket = receivers.serve(Answer(500), Answer(200))
     upload(result_file, bucket.url("/out.mp4?X-Amz-Signature=abc"), quick)
     assert [r.method for r in bucket.received] == ["PUT", "PUT"]
     last = bucket.received[-1]
@@ -74,9 +58,9 @@ def test_a_put_answered_500_once_is_retried_and_delivered(
 
 
 def test_a_put_always_answered_500_fails_after_the_attempts_naming_the_upload(
-    quick: Settings, result_file: Path, receiver_of: list[Receiver]
+    quick: Settings, result_file: Path, receivers: Receivers
 ) -> None:
-    bucket = serve(receiver_of, Answer(500))
+    bucket = receivers.serve(Answer(500))
     error = failure(result_file, bucket.url(), derive(quick, upload_attempts=3))
     assert len(bucket.received) == 3
     assert error.code is ErrorCode.DELIVERY_FAILED and error.status == 502
@@ -85,9 +69,9 @@ def test_a_put_always_answered_500_fails_after_the_attempts_naming_the_upload(
 
 
 def test_the_total_time_allowed_ends_the_retries_before_the_attempts_do(
-    quick: Settings, result_file: Path, receiver_of: list[Receiver]
+    quick: Settings, result_file: Path, receivers: Receivers
 ) -> None:
-    bucket = serve(receiver_of, Answer(503))
+    bucket = receivers.serve(Answer(503))
     # The first pause (5-10 s with jitter) cannot fit in the 5 s allowed, however slow the machine.
     settings = derive(quick, upload_attempts=100, upload_timeout=5.0, delivery_backoff=10.0)
     error = failure(result_file, bucket.url(), settings)
@@ -96,9 +80,9 @@ def test_the_total_time_allowed_ends_the_retries_before_the_attempts_do(
 
 
 def test_a_retry_after_beyond_the_time_allowed_gives_up_at_once(
-    quick: Settings, result_file: Path, receiver_of: list[Receiver]
+    quick: Settings, result_file: Path, receivers: Receivers
 ) -> None:
-    bucket = serve(receiver_of, Answer(503, headers={"Retry-After": "3600"}))
+    bucket = receivers.serve(Answer(503, headers={"Retry-After": "3600"}))
     error = failure(result_file, bucket.url(), quick)
     assert len(bucket.received) == 1
     assert (
@@ -109,18 +93,18 @@ def test_a_retry_after_beyond_the_time_allowed_gives_up_at_once(
 
 @pytest.mark.parametrize("status", [408, 429, 502, 504])
 def test_request_timeout_too_many_requests_and_gateway_errors_are_retried(
-    quick: Settings, result_file: Path, receiver_of: list[Receiver], status: int
+    quick: Settings, result_file: Path, receivers: Receivers, status: int
 ) -> None:
-    bucket = serve(receiver_of, Answer(status, headers={"Retry-After": "0"}), Answer(200))
+    bucket = receivers.serve(Answer(status, headers={"Retry-After": "0"}), Answer(200))
     upload(result_file, bucket.url(), quick)
     assert len(bucket.received) == 2
 
 
 @pytest.mark.parametrize("status", [400, 403, 404, 410, 413])
 def test_other_client_errors_are_final_and_say_the_bucket_s_reason(
-    quick: Settings, result_file: Path, receiver_of: list[Receiver], status: int
+    quick: Settings, result_file: Path, receivers: Receivers, status: int
 ) -> None:
-    bucket = serve(receiver_of, Answer(status, S3_EXPIRED, {"Content-Type": "application/xml"}))
+    bucket = receivers.serve(Answer(status, S3_EXPIRED, {"Content-Type": "application/xml"}))
     error = failure(result_file, bucket.url(), quick)
     assert len(bucket.received) == 1
     assert error.message == (
@@ -130,10 +114,10 @@ def test_other_client_errors_are_final_and_say_the_bucket_s_reason(
 
 
 def test_a_plain_text_reason_is_quoted_short_and_printable(
-    quick: Settings, result_file: Path, receiver_of: list[Receiver]
+    quick: Settings, result_file: Path, receivers: Receivers
 ) -> None:
     reason = b"quota \x00exceeded\r\n" + b"x" * 10_000
-    bucket = serve(receiver_of, Answer(403, reason, {"Content-Type": "text/plain"}))
+    bucket = receivers.serve(Answer(403, reason, {"Content-Type": "text/plain"}))
     error = failure(result_file, bucket.url(), quick)
     assert "HTTP 403 (quota exceeded xxx" in error.message
     assert len(error.message) < 300
@@ -148,9 +132,9 @@ def test_a_plain_text_reason_is_quoted_short_and_printable(
     ids=["2-GiB-bodies", "endless-bodies"],
 )
 def test_a_huge_or_endless_reply_is_not_read(
-    quick: Settings, result_file: Path, receiver_of: list[Receiver], answers: tuple[Answer, ...]
+    quick: Settings, result_file: Path, receivers: Receivers, answers: tuple[Answer, ...]
 ) -> None:
-    bucket = serve(receiver_of, *answers)
+    bucket = receivers.serve(*answers)
     tracemalloc.start()
     try:
         upload(result_file, bucket.url(), quick)
@@ -163,11 +147,11 @@ def test_a_huge_or_endless_reply_is_not_read(
 
 
 def test_a_large_result_streams_from_disk_never_whole_in_memory(
-    quick: Settings, tmp_path: Path, receiver_of: list[Receiver]
+    quick: Settings, tmp_path: Path, receivers: Receivers
 ) -> None:
     path = tmp_path / "big.mp4"
     path.write_bytes(hashlib.sha256(b"seed").digest() * (1024 * 1024))  # 32 MiB
-    bucket = serve(receiver_of, Answer(200))
+    bucket = receivers.serve(Answer(200))
     tracemalloc.start()
     try:
         upload(path, bucket.url(), quick)
@@ -180,17 +164,17 @@ def test_a_large_result_streams_from_disk_never_whole_in_memory(
 
 
 def test_an_answer_that_never_comes_times_out_and_is_retried(
-    quick: Settings, result_file: Path, receiver_of: list[Receiver]
+    quick: Settings, result_file: Path, receivers: Receivers
 ) -> None:
-    bucket = serve(receiver_of, Answer(hang=True), Answer(200))
+    bucket = receivers.serve(Answer(hang=True), Answer(200))
     upload(result_file, bucket.url(), derive(quick, fetch_timeout=0.5))
     assert len(bucket.received) == 2
 
 
 def test_a_host_that_never_answers_fails_within_the_time_allowed(
-    quick: Settings, result_file: Path, receiver_of: list[Receiver]
+    quick: Settings, result_file: Path, receivers: Receivers
 ) -> None:
-    bucket = serve(receiver_of, Answer(hang=True))
+    bucket = receivers.serve(Answer(hang=True))
     error = failure(result_file, bucket.url(), derive(quick, fetch_timeout=30.0, upload_timeout=1.0))
     assert error.code is ErrorCode.DELIVERY_FAILED
     assert error.message == (
@@ -200,18 +184,16 @@ def test_a_host_that_never_answers_fails_within_the_time_allowed(
 
 
 def test_each_try_that_times_out_counts_as_an_attempt(
-    quick: Settings, result_file: Path, receiver_of: list[Receiver]
+    quick: Settings, result_file: Path, receivers: Receivers
 ) -> None:
-    bucket = serve(receiver_of, Answer(hang=True))
+    bucket = receivers.serve(Answer(hang=True))
     error = failure(result_file, bucket.url(), derive(quick, fetch_timeout=0.2, upload_attempts=2))
     assert len(bucket.received) == 2
     assert error.message == "Result upload to 127.0.0.1 failed: no answer in time after 2 attempts."
 
 
-def test_a_broken_connection_is_retried(
-    quick: Settings, result_file: Path, receiver_of: list[Receiver]
-) -> None:
-    bucket = serve(receiver_of, Answer(drop=True), Answer(200))
+def test_a_broken_connection_is_retried(quick: Settings, result_file: Path, receivers: Receivers) -> None:
+    bucket = receivers.serve(Answer(drop=True), Answer(200))
     upload(result_file, bucket.url(), quick)
     assert len(bucket.received) == 2 and bucket.received[1].body == result_file.read_bytes()
 
@@ -226,8 +208,8 @@ def test_a_refused_connection_is_retried_then_reported(quick: Settings, result_f
     )
 
 
-def test_redirects_are_not_followed(quick: Settings, result_file: Path, receiver_of: list[Receiver]) -> None:
-    bucket = serve(receiver_of, Answer(307, headers={"Location": "/elsewhere"}), Answer(200))
+def test_redirects_are_not_followed(quick: Settings, result_file: Path, receivers: Receivers) -> None:
+    bucket = receivers.serve(Answer(307, headers={"Location": "/elsewhere"}), Answer(200))
     error = failure(result_file, bucket.url(), quick)
     assert [record.path for record in bucket.received] == ["/out"]
     assert error.message == (
@@ -245,9 +227,9 @@ def test_redirects_are_not_followed(quick: Settings, result_file: Path, receiver
     ],
 )
 def test_the_url_policy_refuses_before_any_connection(
-    settings: Settings, result_file: Path, receiver_of: list[Receiver], url: str, reason: str
+    settings: Settings, result_file: Path, receivers: Receivers, url: str, reason: str
 ) -> None:
-    bucket = serve(receiver_of, Answer(200))
+    bucket = receivers.serve(Answer(200))
     error = failure(result_file, url.format(port=bucket.port), derive(settings, allow_private_urls=False))
     assert error.code is ErrorCode.URL_NOT_ALLOWED and error.status == 400
     assert error.message == f"The result upload URL {reason}."
@@ -255,9 +237,9 @@ def test_the_url_policy_refuses_before_any_connection(
 
 
 def test_a_name_resolving_to_a_private_address_is_refused_at_connect_and_not_retried(
-    settings: Settings, result_file: Path, receiver_of: list[Receiver]
+    settings: Settings, result_file: Path, receivers: Receivers
 ) -> None:
-    bucket = serve(receiver_of, Answer(200))
+    bucket = receivers.serve(Answer(200))
     url = f"http://localhost:{bucket.port}/out"
     error = failure(result_file, url, derive(settings, allow_private_urls=False, delivery_backoff=0.01))
     assert error.code is ErrorCode.URL_NOT_ALLOWED
@@ -269,9 +251,9 @@ def test_a_name_resolving_to_a_private_address_is_refused_at_connect_and_not_ret
 
 
 def test_an_allow_listed_host_and_port_is_delivered_to(
-    settings: Settings, result_file: Path, receiver_of: list[Receiver]
+    settings: Settings, result_file: Path, receivers: Receivers
 ) -> None:
-    bucket = serve(receiver_of, Answer(200))
+    bucket = receivers.serve(Answer(200))
     allowed = derive(settings, allow_private_urls=False, url_allowlist=f"127.0.0.1:{bucket.port}")
     upload(result_file, bucket.url(), allowed)
     assert len(bucket.received) == 1

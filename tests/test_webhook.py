@@ -9,7 +9,6 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -20,7 +19,7 @@ from faceswap.config import Settings
 from faceswap.errors import DeliveryError, ErrorCode
 from faceswap.jobs.webhook import send_webhook, sign_webhook, webhook_body, webhook_id
 from tests.conftest import derive
-from tests.receivers import Answer, Received, Receiver
+from tests.receivers import Answer, Received, Receivers
 
 # The test vector of the Standard Webhooks reference libraries (libraries/python/tests/test_webhooks.py,
 # test_sign_function): this secret, id, timestamp and body sign to this signature.
@@ -60,20 +59,6 @@ def quick(settings: Settings) -> Settings:
     return derive(settings, delivery_backoff=0.01, fetch_timeout=2.0, webhook_secret=SECRET)
 
 
-@pytest.fixture
-def receivers() -> Iterator[list[Receiver]]:
-    made: list[Receiver] = []
-    yield made
-    for receiver in made:
-        receiver.close()
-
-
-def serve(made: list[Receiver], *answers: Answer) -> Receiver:
-    receiver = Receiver(*answers)
-    made.append(receiver)
-    return receiver
-
-
 def send(url: str, settings: Settings, payload: dict[str, Any] = PAYLOAD) -> None:
     asyncio.run(send_webhook(url, payload, settings))
 
@@ -100,9 +85,9 @@ def test_a_signature_changes_with_the_body_the_id_the_time_and_the_secret() -> N
 
 
 def test_a_webhook_is_posted_as_compact_json_signed_so_that_an_independent_verifier_accepts_it(
-    quick: Settings, receivers: list[Receiver]
+    quick: Settings, receivers: Receivers
 ) -> None:
-    hook = serve(receivers, Answer(204))
+    hook = receivers.serve(Answer(204))
     before = int(time.time())
     send(hook.url("/hooks/faceswap?token=t"), quick)
     [received] = hook.received
@@ -118,9 +103,9 @@ def test_a_webhook_is_posted_as_compact_json_signed_so_that_an_independent_verif
 
 
 def test_without_a_secret_the_webhook_is_sent_unsigned_with_its_id_and_time(
-    settings: Settings, receivers: list[Receiver]
+    settings: Settings, receivers: Receivers
 ) -> None:
-    hook = serve(receivers, Answer(200))
+    hook = receivers.serve(Answer(200))
     send(hook.url(), derive(settings, webhook_secret=None))
     [received] = hook.received
     assert "webhook-signature" not in received.headers
@@ -129,10 +114,10 @@ def test_without_a_secret_the_webhook_is_sent_unsigned_with_its_id_and_time(
 
 
 def test_a_failed_webhook_is_retried_with_the_same_id_and_a_fresh_signature_each_time(
-    quick: Settings, receivers: list[Receiver]
+    quick: Settings, receivers: Receivers
 ) -> None:
-    hook = serve(
-        receivers, Answer(500), Answer(drop=True), Answer(429, headers={"Retry-After": "0"}), Answer(200)
+    hook = receivers.serve(
+        Answer(500), Answer(drop=True), Answer(429, headers={"Retry-After": "0"}), Answer(200)
     )
     send(hook.url(), quick)
     assert len(hook.received) == 4
@@ -141,9 +126,9 @@ def test_a_failed_webhook_is_retried_with_the_same_id_and_a_fresh_signature_each
 
 
 def test_a_webhook_that_keeps_failing_raises_after_its_attempts(
-    quick: Settings, receivers: list[Receiver]
+    quick: Settings, receivers: Receivers
 ) -> None:
-    hook = serve(receivers, Answer(503))
+    hook = receivers.serve(Answer(503))
     with pytest.raises(DeliveryError) as caught:
         send(hook.url(), derive(quick, webhook_attempts=3))
     assert len(hook.received) == 3
@@ -151,8 +136,8 @@ def test_a_webhook_that_keeps_failing_raises_after_its_attempts(
     assert caught.value.message == "Webhook to 127.0.0.1 failed: HTTP 503 after 3 attempts."
 
 
-def test_a_webhook_is_bounded_by_its_total_time(quick: Settings, receivers: list[Receiver]) -> None:
-    hook = serve(receivers, Answer(hang=True))
+def test_a_webhook_is_bounded_by_its_total_time(quick: Settings, receivers: Receivers) -> None:
+    hook = receivers.serve(Answer(hang=True))
     with pytest.raises(DeliveryError) as caught:
         send(hook.url(), derive(quick, fetch_timeout=30.0, webhook_timeout=1.0))
     assert caught.value.message.startswith(
@@ -162,26 +147,26 @@ def test_a_webhook_is_bounded_by_its_total_time(quick: Settings, receivers: list
 
 @pytest.mark.parametrize("answer", [Answer(410), Answer(400), Answer(308, headers={"Location": "/moved"})])
 def test_gone_bad_request_and_redirects_are_final(
-    quick: Settings, receivers: list[Receiver], answer: Answer
+    quick: Settings, receivers: Receivers, answer: Answer
 ) -> None:
-    hook = serve(receivers, answer, Answer(200))
+    hook = receivers.serve(answer, Answer(200))
     with pytest.raises(DeliveryError) as caught:
         send(hook.url(), quick)
     assert len(hook.received) == 1
     assert caught.value.message.startswith(f"Webhook to 127.0.0.1 failed: HTTP {answer.status}")
 
 
-def test_a_huge_reply_to_a_webhook_is_not_read(quick: Settings, receivers: list[Receiver]) -> None:
-    hook = serve(receivers, Answer(500, endless=True), Answer(200, zeros=2 * 1024**3))
+def test_a_huge_reply_to_a_webhook_is_not_read(quick: Settings, receivers: Receivers) -> None:
+    hook = receivers.serve(Answer(500, endless=True), Answer(200, zeros=2 * 1024**3))
     send(hook.url(), quick)
     assert len(hook.received) == 2
     assert all(received.sent < 256 * 1024 * 1024 for received in hook.received)
 
 
 def test_a_webhook_to_a_private_address_is_refused_before_any_connection(
-    quick: Settings, receivers: list[Receiver]
+    quick: Settings, receivers: Receivers
 ) -> None:
-    hook = serve(receivers, Answer(200))
+    hook = receivers.serve(Answer(200))
     public_only = derive(quick, allow_private_urls=False)
     for url in (hook.url(), f"http://localhost:{hook.port}/"):
         with pytest.raises(DeliveryError) as caught:
