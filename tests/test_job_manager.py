@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
@@ -14,6 +15,8 @@ from faceswap.config import Settings
 from faceswap.errors import ErrorCode, SwapError
 from faceswap.fetch import ImageFetcher
 from faceswap.jobs import JobInput, JobManager
+from faceswap.jobs.models import JobRecord
+from faceswap.jobs.sqlite_store import SQLiteJobStore
 from faceswap.lifecycle import ModelLifecycle
 from faceswap.runtime.failpoints import Failpoints
 from faceswap.service import SwapService
@@ -127,6 +130,36 @@ def test_the_webhook_gets_the_final_status(settings: Settings, clip: str, image_
         assert payload["result"]["url"] == f"/jobs/{status.id}/result"
 
     run(derive(settings), scenario)
+
+
+def test_a_job_given_up_at_start_tells_its_webhook(settings: Settings, image_host: ImageHost) -> None:
+    settings = derive(settings, job_max_attempts=1)
+    request = JobInput(source_image=SOURCE, target_image=SOURCE, webhook_url=image_host.url("/given-up"))
+
+    async def interrupted() -> str:
+        """A job claimed by a process that died: its record owned, its lease running."""
+        store = SQLiteJobStore(settings.data_dir)
+        record = JobRecord(id="d" * 32, created=time.time(), webhook_url=request.webhook_url)
+        await store.add(record, request.model_dump_json(exclude_none=True).encode())
+        assert await store.claim("dead", 60.0) is not None
+        await store.close()
+        return record.id
+
+    job_id = asyncio.run(interrupted())
+
+    async def scenario(jobs: JobManager) -> None:
+        assert (await jobs.get(job_id)).status == "failed"
+        for _ in range(200):
+            if image_host.posts:
+                break
+            await asyncio.sleep(0.05)
+        ((path, body, _),) = image_host.posts
+        payload = json.loads(body)
+        assert path == "/given-up"
+        assert (payload["id"], payload["status"]) == (job_id, "failed")
+        assert "send it again" in payload["error"]["message"]
+
+    run(settings, scenario)
 
 
 def test_a_job_waiting_for_its_slot_says_queued(settings: Settings, clip: str) -> None:

@@ -106,12 +106,7 @@ class JobManager:
         NOT_READY, and the loops keep trying.
         """
         try:
-            for record in await self.store.requeue_expired(
-                self.settings.job_max_attempts, everyone=self.store.exclusive
-            ):
-                log.warning(
-                    "job %s was interrupted (start %d); now %s", record.id, record.attempts, record.state
-                )
+            await self._take_back(everyone=self.store.exclusive)
             await self._sweep_work()
         except SwapError as exc:
             log.error("jobs left by an earlier process are taken back later: %s", exc.message)
@@ -120,6 +115,13 @@ class JobManager:
             asyncio.create_task(self._heartbeat(), name="jobs-heartbeat"),
             asyncio.create_task(self._janitor(), name="jobs-janitor"),
         ]
+
+    async def _take_back(self, everyone: bool = False) -> None:
+        """Jobs whose worker died back to the queue; those started too often fail, and their webhook hears."""
+        for record in await self.store.requeue_expired(self.settings.job_max_attempts, everyone=everyone):
+            log.warning("job %s was interrupted (start %d); now %s", record.id, record.attempts, record.state)
+            if record.state == "failed" and record.webhook_url is not None:
+                self._notify(record.webhook_url, record)
 
     async def _sweep_work(self) -> None:
         for job_id in await asyncio.to_thread(self.files.work_folders):
@@ -160,7 +162,7 @@ class JobManager:
             )
         raw = request.model_dump_json(exclude_none=True).encode()
         await self._make_room(len(raw) + ROOM_MARGIN)
-        record = JobRecord(id=uuid.uuid4().hex, created=time.time())
+        record = JobRecord(id=uuid.uuid4().hex, created=time.time(), webhook_url=request.webhook_url)
         try:
             await self.store.add(record, raw)
         except OSError as exc:
@@ -322,7 +324,7 @@ class JobManager:
         """Every JANITOR_EVERY seconds: jobs of dead workers back to the queue, expired results removed."""
         while True:
             try:
-                await self.store.requeue_expired(self.settings.job_max_attempts)
+                await self._take_back()
                 await self.evict()
             except Exception:
                 log.exception("job housekeeping failed; trying again")

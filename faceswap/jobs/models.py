@@ -147,6 +147,7 @@ class JobRecord:
     result_file: str | None = None
     error: dict[str, Any] | None = None
     delivery_error: str | None = None
+    webhook_url: str | None = None
 
     def to_json(self) -> str:
         """The record as one JSON text."""
