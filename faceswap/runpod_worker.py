@@ -194,10 +194,13 @@ class QueueWorker:
                 last = now
                 self._progress(job, {"frames_done": done, "frames_total": total})
 
+        async def swap_and_deliver() -> dict[str, Any]:
+            output = await run_job(self._service_now(), request, folder, progress)
+            return await self._deliver(request, output)
+
         folder = new_work_folder()
         try:
-            output = await self._within_drain(run_job(self._service_now(), request, folder, progress))
-            result = await self._deliver(request, output)
+            result = await self._within_drain(swap_and_deliver())
         finally:
             shutil.rmtree(folder, ignore_errors=True)
         return {"success": True, "request_id": request_id, **result}

@@ -14,6 +14,7 @@ from faceswap.runpod_worker import QueueWorker, is_job_input
 from faceswap.testing.clips import write_clip
 from faceswap.testing.synthetic import draw_faces
 from tests.conftest import derive, encode_png
+from tests.receivers import Answer, Receivers
 
 FRAMES = 16
 
@@ -81,3 +82,25 @@ def test_a_drain_stops_the_running_job_after_the_drain_timeout(settings: Setting
     assert not list(Path(tempfile.gettempdir()).glob(f"faceswap-job-{os.getpid()}-*")), "no work folder left"
     refused = asyncio.run(worker.handle({"id": "job-10", "input": job_input}))
     assert refused["error_code"] == "NOT_READY"
+
+
+def test_a_drain_also_ends_an_upload_still_being_retried(settings: Settings, receivers: Receivers) -> None:
+    bucket = receivers.serve(Answer(status=503))
+    patient = derive(
+        settings, drain_timeout=0.5, upload_attempts=100, upload_timeout=600.0, delivery_backoff=0.2
+    )
+    worker = QueueWorker(patient, progress=lambda job, value: None)
+    assert worker.load()
+    photo = base64.b64encode(encode_png(draw_faces(640, 480, 1, seed=9)[0])).decode()
+    job_input = {"action": "job", "source_image": photo, "target_image": photo, "output_url": bucket.url()}
+
+    async def drained() -> dict[str, Any]:
+        job = asyncio.create_task(worker.handle({"id": "job-11", "input": job_input}))
+        while not bucket.received:
+            await asyncio.sleep(0.05)
+        worker.begin_drain()
+        return await asyncio.wait_for(job, timeout=30)
+
+    output = asyncio.run(drained())
+    assert (output["success"], output["error_code"]) == (False, "NOT_READY"), output
+    assert "send the job again" in output["message"]
