@@ -5,35 +5,64 @@
   ``INSwapper.get(paste_back=True)``, PNG through Pillow at its default level (6), base64.
 - ``ours``: the service as it ships, nothing added: ``faceswap.models.loader.load_models`` and
   ``faceswap.pipeline.engine.Engine`` over its models, then ``faceswap.pipeline.decode.to_base64``.
+
+Each pipeline's libraries are imported by ``import_libraries`` (the worker calls it before it loads), not
+when this module is: a worker of one pipeline must not pay, in its start, for importing the other's.
 """
 
 from __future__ import annotations
 
 import base64
+import importlib
 import io
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import cv2
-import numpy as np
 import onnxruntime as ort
-from insightface.app import FaceAnalysis
-from insightface.model_zoo import get_model
-from PIL import Image
 
-from faceswap.config import Settings
 from faceswap.constants import CPU_PROVIDER, CUDA_PROVIDER
-from faceswap.models.loader import FaceModels, load_models
 from faceswap.models.registry import SWAPPER
-from faceswap.pipeline.encode import to_base64
-from faceswap.pipeline.engine import Engine
 
-__all__ = ["OURS", "PIPELINES", "REFERENCE", "Ours", "Outcome", "Pipeline", "load_pipeline", "ort_providers"]
+if TYPE_CHECKING:
+    from faceswap.models.loader import FaceModels
+    from faceswap.pipeline.engine import Engine
+
+__all__ = [
+    "LIBRARIES",
+    "OURS",
+    "PIPELINES",
+    "REFERENCE",
+    "Ours",
+    "Outcome",
+    "Pipeline",
+    "import_libraries",
+    "load_pipeline",
+    "ort_providers",
+]
 
 OURS, REFERENCE = "ours", "reference"
 PIPELINES = (OURS, REFERENCE)
+
+LIBRARIES: dict[str, tuple[str, ...]] = {
+    OURS: (
+        "faceswap.config",
+        "faceswap.models.loader",
+        "faceswap.pipeline.encode",
+        "faceswap.pipeline.engine",
+    ),
+    REFERENCE: ("cv2", "numpy", "insightface.app", "insightface.model_zoo", "PIL.Image"),
+}
+"""The modules each pipeline imports, all of them, before it loads."""
+
+
+def import_libraries(name: str) -> None:
+    """Import what pipeline `name` needs (LIBRARIES): a start's import time, apart from its load time."""
+    if name not in LIBRARIES:
+        raise ValueError(f"unknown pipeline {name!r}; choose one of {', '.join(PIPELINES)}")
+    for module in LIBRARIES[name]:
+        importlib.import_module(module)
 
 
 @dataclass
@@ -70,6 +99,9 @@ class Ours:
     """The service's loader and engine, default settings; one Engine per max_dimension over one load."""
 
     def __init__(self, model_dir: Path, providers: str) -> None:
+        from faceswap.config import Settings
+        from faceswap.models.loader import load_models
+
         self.settings = Settings(model_dir=model_dir, providers=providers)
         self.models: FaceModels = load_models(self.settings)
         self.engines: dict[int, Engine] = {}
@@ -80,6 +112,8 @@ class Ours:
 
     def engine(self, max_dimension: int) -> Engine:
         """The engine for images fitted to `max_dimension`, made on first use."""
+        from faceswap.pipeline.engine import Engine
+
         if max_dimension not in self.engines:
             settings = self.settings.model_copy(update={"max_dimension": max_dimension})
             self.engines[max_dimension] = Engine(self.models, settings)
@@ -87,6 +121,8 @@ class Ours:
 
     def swap(self, source: bytes, target: bytes, target_index: int, max_dimension: int) -> Outcome:
         """The engine's swap to PNG, then base64."""
+        from faceswap.pipeline.encode import to_base64
+
         result = self.engine(max_dimension).swap(source, target, target_index=target_index)
         stages = dict(result.timings_ms)
         started = _now()
@@ -99,6 +135,9 @@ class Reference:
     """FaceAnalysis (all buffalo_l modules, det size 640) + INSwapper.get(paste_back=True) + Pillow PNG."""
 
     def __init__(self, model_dir: Path, providers: str) -> None:
+        from insightface.app import FaceAnalysis
+        from insightface.model_zoo import get_model
+
         names = ort_providers(providers)
         # One dynamic detector session, as 0.7.x had; 2.1 would add a rewritten copy per detection size.
         self.app = FaceAnalysis(
@@ -113,6 +152,10 @@ class Reference:
 
     def swap(self, source: bytes, target: bytes, target_index: int, max_dimension: int) -> Outcome:
         """Decode both, analyse both, swap with paste-back, PNG, base64 (max_dimension is not used)."""
+        import cv2
+        import numpy as np
+        from PIL import Image
+
         stages: dict[str, float] = {}
         started = _now()
         source_image = cv2.imdecode(np.frombuffer(source, np.uint8), cv2.IMREAD_COLOR)

@@ -156,6 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     warnings.simplefilter("ignore", FutureWarning)  # scikit-image, on every insightface alignment
     pipelines = importlib.import_module("bench.pipelines")
+    pipelines.import_libraries(args.pipeline)
     clock = ForwardClock()
     clock.install(importlib.import_module("onnxruntime").InferenceSession)
     imported = time.perf_counter()
