@@ -1,10 +1,12 @@
-"""Model files checked before ONNX Runtime sees them, and loaded once through insightface's own loader."""
+"""Model files checked before ONNX Runtime sees them, and loaded once (SCRFD and ArcFace as ported here)."""
 
 from __future__ import annotations
 
 import os
 import random
 import shutil
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,8 +17,6 @@ import onnxruntime as ort
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from insightface.model_zoo.arcface_onnx import ArcFaceONNX
-from insightface.model_zoo.scrfd import SCRFD
 from onnx import TensorProto, helper
 from onnxruntime.capi.onnxruntime_pybind11_state import RuntimeException
 
@@ -26,6 +26,7 @@ import faceswap.models.registry
 from faceswap.config import Settings
 from faceswap.constants import CPU_PROVIDER, CUDA_PROVIDER
 from faceswap.errors import ErrorCode, ModelFileError, ModelLoadError, SwapError
+from faceswap.models.arcface import ArcFace
 from faceswap.models.check import check_model_file, file_signature, graph_summary, verify_model_dir
 from faceswap.models.loader import (
     Swapper,
@@ -36,7 +37,9 @@ from faceswap.models.loader import (
     session_options,
 )
 from faceswap.models.registry import DETECTOR, MODEL_SPECS, RECOGNIZER, SWAPPER
+from faceswap.models.scrfd import Scrfd
 from faceswap.testing.synthetic import draw_faces, write_models
+from tests.servers import ROOT
 
 LFS_POINTER = (
     b"version https://git-lfs.github.com/spec/v1\n"
@@ -275,8 +278,8 @@ def test_session_options_use_every_optimisation_and_the_asked_threads() -> None:
 
 def test_loaded_sessions_run_on_the_cpu_provider(cpu: Settings) -> None:
     models = load_models(cpu)
-    assert isinstance(models.detector, SCRFD)
-    assert isinstance(models.recognizer, ArcFaceONNX)
+    assert isinstance(models.detector, Scrfd)
+    assert isinstance(models.recognizer, ArcFace)
     assert isinstance(models.swapper, Swapper)
     assert models.providers == (CPU_PROVIDER,)
     for model in (models.detector, models.recognizer, models.swapper):
@@ -294,9 +297,77 @@ def test_the_detector_runs_every_size_on_one_dynamic_session(cpu: Settings) -> N
     for size in ((640, 480), (320, 256), (480, 640)):
         found, _ = detector.detect(image, input_size=size)
         assert len(found) == len(boxes)
-    assert detector.static_shape_sessions is False
-    assert all(session is detector.session for session in detector.resolution_sessions.values())
-    assert detector.input_sizes == [(cpu.det_size, cpu.det_size)]
+    assert detector.static_input_size is None
+    assert detector.input_size == (cpu.det_size, cpu.det_size)
+
+
+def test_the_detector_and_recognizer_give_insightfaces_numbers(cpu: Settings) -> None:
+    from insightface.model_zoo.arcface_onnx import ArcFaceONNX
+    from insightface.model_zoo.scrfd import SCRFD
+
+    models = load_models(cpu)
+    theirs = SCRFD(
+        str(cpu.model_dir / DETECTOR.path), session=models.detector.session, static_shape_sessions=False
+    )
+    theirs.prepare(0, input_size=(cpu.det_size, cpu.det_size), det_thresh=cpu.det_thresh)
+    recognizer = ArcFaceONNX(str(cpu.model_dir / RECOGNIZER.path), session=models.recognizer.session)
+    assert (recognizer.input_mean, recognizer.input_std) == (
+        models.recognizer.input_mean,
+        models.recognizer.input_std,
+    )
+    for seed, (width, height, count) in enumerate(((640, 480, 2), (300, 700, 1), (1024, 512, 4))):
+        image, _ = draw_faces(width, height, count, seed=seed)
+        for size in (None, (640, 480), (320, 256), (480, 640)):
+            for max_num in (0, 1):
+                ours = models.detector.detect(image, input_size=size, max_num=max_num)
+                expected = theirs.detect(image, input_size=size, max_num=max_num)
+                assert len(ours[0]) > 0
+                np.testing.assert_array_equal(ours[0], expected[0])
+                np.testing.assert_array_equal(ours[1], expected[1])
+        crop = np.ascontiguousarray(image[:112, :112])
+        np.testing.assert_array_equal(models.recognizer.get_feat(crop), recognizer.get_feat(crop))
+    blank = np.full((480, 640, 3), 127, np.uint8)
+    for ours_part, expected_part in zip(models.detector.detect(blank), theirs.detect(blank), strict=True):
+        assert ours_part.shape == expected_part.shape == (0, *ours_part.shape[1:])
+
+
+def test_loading_the_models_imports_neither_onnx_nor_insightface(cpu: Settings) -> None:
+    load_models(cpu)  # the optimized copies exist: what follows is a usual start
+    script = (
+        "import sys\n"
+        "from faceswap.config import Settings\n"
+        "from faceswap.models.loader import load_models\n"
+        f"load_models(Settings(model_dir={str(cpu.model_dir)!r}, providers='cpu'))\n"
+        "heavy = ('onnx', 'insightface', 'ml_dtypes', 'scipy')\n"
+        "print(sorted(name for name in heavy if name in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert done.stdout.strip() == "[]"
+
+
+def test_the_emap_is_read_from_packed_floats_and_other_types_through_onnx(tmp_path: Path) -> None:
+    values = np.arange(12, dtype=np.float32).reshape(3, 4) / 7
+    tensors = {
+        "raw.onnx": onnx.numpy_helper.from_array(values, "emap"),
+        "packed.onnx": helper.make_tensor("emap", TensorProto.FLOAT, [3, 4], values.ravel().tolist()),
+        "half.onnx": onnx.numpy_helper.from_array(values.astype(np.float16), "emap"),
+        "double.onnx": helper.make_tensor("emap", TensorProto.DOUBLE, [3, 4], values.ravel().tolist()),
+    }
+    for name, tensor in tensors.items():
+        graph = helper.make_graph(
+            [helper.make_node("Identity", ["x"], ["y"])],
+            "g",
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+            initializer=[tensor],
+        )
+        onnx.save(helper.make_model(graph), tmp_path / name)
+        read = faceswap.models.check.last_initializer(tmp_path / name)
+        expected = onnx.numpy_helper.to_array(tensor)
+        assert read.dtype == expected.dtype, name
+        np.testing.assert_array_equal(read, expected)
 
 
 def test_loading_twice_returns_the_same_object_without_loading_again(
@@ -313,7 +384,7 @@ def test_loading_twice_returns_the_same_object_without_loading_again(
     first = load_models(cpu)
     assert load_models(cpu) is first
     assert load_models(Settings(model_dir=cpu.model_dir, providers="cpu")) is first
-    assert calls == ["det_10g.onnx", "w600k_r50.onnx"]  # the swapper is no insightface model
+    assert calls == ["det_10g.onnx", "w600k_r50.onnx"]  # the swapper's session is made apart
 
 
 def test_a_changed_file_is_loaded_again(cpu: Settings) -> None:
@@ -341,7 +412,7 @@ def test_a_faulty_file_stops_the_load_before_onnx_runtime_sees_it(
     cpu: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[str] = []
-    monkeypatch.setattr(faceswap.models.loader, "get_model", lambda name, **_: calls.append(name))
+    monkeypatch.setattr(faceswap.models.loader, "_load_one", lambda path, *_: calls.append(path.name))
     (cpu.model_dir / SWAPPER.path).write_bytes(b"\x08\x08:\xff\xff\xff\x7f")
     with pytest.raises(ModelFileError) as caught:
         load_models(cpu)
@@ -405,7 +476,7 @@ def test_running_out_of_memory_while_loading_says_so(cpu: Settings, monkeypatch:
             "CUDA failure 2: out of memory ; GPU=0 ; Failed to allocate memory for requested buffer"
         )
 
-    monkeypatch.setattr(faceswap.models.loader, "get_model", out_of_memory)
+    monkeypatch.setattr(faceswap.models.loader.ort, "InferenceSession", out_of_memory)
     monkeypatch.setattr(faceswap.models.loader, "_optimized_session", out_of_memory)
     with pytest.raises(ModelLoadError, match=r"not enough memory to load buffalo_l/det_10g\.onnx"):
         load_models(cpu)
@@ -488,6 +559,7 @@ def test_the_public_names_are_pinned() -> None:
         "file_crc32",
         "file_sha256",
         "file_signature",
+        "first_node_names",
         "graph_summary",
         "last_initializer",
         "swapper_crop",

@@ -1,12 +1,14 @@
 """Find, check and load the three models a swap needs, once per process.
 
 Only the detector (SCRFD), the recognizer (ArcFace) and the swapper (inswapper) are loaded, on the
-providers ``Settings.providers`` names: the first two as insightface's own classes, the swapper as an
-ONNX Runtime session with its emap read straight from the file (``INSwapper`` would parse all of it
-again). On the CPU each session comes from ONNX Runtime's optimized copy of its file, made once, whose
-digest is trusted while the copy stays the same file (faceswap.models.trusted). Each
-file is checked first (faceswap.models.check), so a missing file, a Git LFS pointer, a cut-off download or
-a model in the wrong slot is reported by name with its fix instead of as an ONNX Runtime traceback.
+providers ``Settings.providers`` names: the first two as ports of insightface's classes
+(faceswap.models.scrfd, faceswap.models.arcface: importing insightface, and the onnx package it needs,
+would cost a start about 1 s of CPU time), the swapper as an ONNX Runtime session with its emap read
+straight from the file (``INSwapper`` would parse all of it again). On the CPU each session comes from
+ONNX Runtime's optimized copy of its file, made once, whose digest is trusted while the copy stays the
+same file (faceswap.models.trusted). Each file is checked first (faceswap.models.check), so a missing file,
+a Git LFS pointer, a cut-off download or a model in the wrong slot is reported by name with its fix
+instead of as an ONNX Runtime traceback.
 
 Command line: ``python -m faceswap.models download [--dir DIR] [--force] [--manifest FILE]`` and
 ``python -m faceswap.models verify [--dir DIR] [--checksums]`` (see faceswap.models.command).
@@ -28,13 +30,11 @@ from typing import Any
 
 import numpy as np
 import onnxruntime as ort
-from insightface.model_zoo import get_model
-from insightface.model_zoo.arcface_onnx import ArcFaceONNX
-from insightface.model_zoo.scrfd import SCRFD
 
 from faceswap.config import Settings
 from faceswap.constants import CPU_PROVIDER, CUDA_PROVIDER
 from faceswap.errors import ModelError, ModelFileError, ModelLoadError
+from faceswap.models.arcface import ArcFace
 from faceswap.models.check import (
     ModelCheck,
     check_model_file,
@@ -51,6 +51,7 @@ from faceswap.models.registry import (
     SYNTHETIC_PRODUCER,
     ModelSpec,
 )
+from faceswap.models.scrfd import Scrfd
 from faceswap.runtime.cpus import quota_bound_cpus
 from faceswap.runtime.memory import is_out_of_memory, map_large_allocations, release_free_heap
 from faceswap.runtime.nvidia import preload_cuda_libraries
@@ -75,9 +76,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-# insightface's class for each model loaded through it.
-_MODEL_CLASSES: dict[str, type] = {DETECTOR.path: SCRFD, RECOGNIZER.path: ArcFaceONNX}
-
 # Session options that save an optimized model with its weights in a separate file.
 _EXTERNAL_WEIGHTS = "session.optimized_model_external_initializers"
 
@@ -95,8 +93,8 @@ class Swapper:
 class FaceModels:
     """The loaded models and the execution providers their sessions run on (first = preferred)."""
 
-    detector: SCRFD
-    recognizer: ArcFaceONNX
+    detector: Scrfd
+    recognizer: ArcFace
     swapper: Swapper
     providers: tuple[str, ...]
     precision: str = "fp32"
@@ -219,33 +217,42 @@ def _load_failure(spec: ModelSpec, exc: BaseException) -> ModelLoadError:
     return ModelLoadError(reason, spec.path)
 
 
-def _load_one(path: Path, spec: ModelSpec, plan: _Plan, settings: Settings, **extra: Any) -> Any:
-    """One model as insightface's class for it; its stdout chatter (and ONNX Runtime's) goes to the log.
+def _load_one(path: Path, spec: ModelSpec, plan: _Plan, settings: Settings) -> ort.InferenceSession:
+    """One model's session; its stdout chatter (ONNX Runtime's) goes to the log.
 
     On the CPU the session comes from ONNX Runtime's optimized copy of the file (made once, as the
-    swapper's) and is handed to insightface's class with the original file, which the class reads for its
-    settings; elsewhere, or without a copy, insightface's own loader makes both.
+    swapper's); elsewhere, or without a copy, from the file with every optimisation.
     """
     chatter = io.StringIO()
     try:
         with contextlib.redirect_stdout(chatter):
             session = _optimized_session(path, plan, settings)
             if session is not None:
-                return _MODEL_CLASSES[spec.path](model_file=str(path), session=session, **extra)
-            return get_model(
+                return session
+            return ort.InferenceSession(
                 str(path),
+                sess_options=session_options(settings.intra_op_threads),
                 providers=list(plan.providers),
                 provider_options=list(plan.options),
-                sess_options=session_options(settings.intra_op_threads),
-                **extra,
             )
-    # ONNX Runtime's errors derive from Exception only; insightface adds asserts and RuntimeErrors.
+    # ONNX Runtime's errors derive from Exception only.
     except Exception as exc:
         log.exception("loading %s failed", spec.path)
         raise _load_failure(spec, exc) from exc
     finally:
         if chatter.getvalue().strip():
             log.debug("while loading %s: %s", spec.path, chatter.getvalue().strip())
+
+
+def _wrap(spec: ModelSpec, make: Any) -> Any:
+    """`make()` (the model's class over its session); ModelLoadError when the model does not fit it."""
+    try:
+        return make()
+    except ValueError as exc:
+        raise ModelLoadError(
+            f"{spec.path} does not work as the {spec.label} ({exc}): replace it with the official file.",
+            spec.path,
+        ) from exc
 
 
 def _optimized_session(path: Path, plan: _Plan, settings: Settings) -> ort.InferenceSession | None:
@@ -284,14 +291,6 @@ def _activated(model: Any, spec: ModelSpec, plan: _Plan) -> _Plan:
     return _Plan((CPU_PROVIDER,), ({},), strict=False)
 
 
-def _check_kind(model: Any, expected: type, spec: ModelSpec) -> None:
-    if not isinstance(model, expected):
-        raise ModelLoadError(
-            f"insightface did not take {spec.path} for the {spec.label}: replace it with the official file.",
-            spec.path,
-        )
-
-
 def _load(settings: Settings) -> FaceModels:
     model_dir = settings.model_dir
     for spec in (DETECTOR, RECOGNIZER, SWAPPER):
@@ -305,12 +304,13 @@ def _load(settings: Settings) -> FaceModels:
     # One dynamic-shape detector session for every input size: our detection size follows each image's
     # aspect (multiples of 32), and a static session per size cost 5-7x the first detection at each new
     # size and 2.6x the memory over 14 sizes on the synthetic pack, with no steady-state gain.
-    detector = _load_one(model_dir / DETECTOR.path, DETECTOR, plan, settings, static_shape_sessions=False)
-    _check_kind(detector, SCRFD, DETECTOR)
+    session = _load_one(model_dir / DETECTOR.path, DETECTOR, plan, settings)
+    size = (settings.det_size, settings.det_size)
+    detector = _wrap(DETECTOR, lambda: Scrfd(session, size, settings.det_thresh))
     plan = _activated(detector, DETECTOR, plan)
-    detector.prepare(0, input_size=(settings.det_size, settings.det_size), det_thresh=settings.det_thresh)
-    recognizer = _load_one(model_dir / RECOGNIZER.path, RECOGNIZER, plan, settings)
-    _check_kind(recognizer, ArcFaceONNX, RECOGNIZER)
+    path = model_dir / RECOGNIZER.path
+    session = _load_one(path, RECOGNIZER, plan, settings)
+    recognizer = _wrap(RECOGNIZER, lambda: ArcFace(path, session))
     plan = _activated(recognizer, RECOGNIZER, plan)
     swapper = _load_swapper(model_dir, plan, settings)
     plan = _activated(swapper, SWAPPER, plan)

@@ -16,9 +16,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-import onnx
 import onnxruntime as ort
-from onnxconverter_common.float16 import convert_float_to_float16
 
 from faceswap.models.check import file_signature
 from faceswap.models.derived import find_file, private_dir, publish_file
@@ -53,6 +51,10 @@ def fp16_model_file(source: Path, cache_dir: Path) -> Path:
     found = find_file(cache_dir, stem)
     if found is not None:
         return found
+    # Imported here, by the one start that converts: onnx alone costs a start about 0.7 s of CPU time.
+    import onnx
+    from onnxconverter_common.float16 import convert_float_to_float16
+
     model = convert_float_to_float16(onnx.load(str(source)), keep_io_types=True)
     return publish_file(model.SerializeToString(), cache_dir, stem)
 
