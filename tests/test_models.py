@@ -331,10 +331,11 @@ def test_the_detector_and_recognizer_give_insightfaces_numbers(cpu: Settings) ->
         assert ours_part.shape == expected_part.shape == (0, *ours_part.shape[1:])
 
 
-def test_loading_the_models_imports_neither_onnx_nor_insightface(cpu: Settings) -> None:
+def test_the_service_and_its_usual_load_import_neither_onnx_nor_insightface(cpu: Settings) -> None:
     load_models(cpu)  # the optimized copies exist: what follows is a usual start
     script = (
         "import sys\n"
+        "import faceswap.http.app\n"
         "from faceswap.config import Settings\n"
         "from faceswap.models.loader import load_models\n"
         f"load_models(Settings(model_dir={str(cpu.model_dir)!r}, providers='cpu'))\n"
@@ -345,6 +346,30 @@ def test_loading_the_models_imports_neither_onnx_nor_insightface(cpu: Settings) 
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=ROOT
     )
     assert done.stdout.strip() == "[]"
+
+
+def test_the_recognizers_normalisation_follows_its_first_node_names(tmp_path: Path) -> None:
+    from faceswap.models.arcface import input_normalisation
+
+    def model(names: list[str]) -> Path:
+        nodes = [
+            helper.make_node("Identity", [f"v{i}"], [f"v{i + 1}"], name=name) for i, name in enumerate(names)
+        ]
+        graph = helper.make_graph(
+            nodes,
+            "g",
+            [helper.make_tensor_value_info("v0", TensorProto.FLOAT, [1])],
+            [helper.make_tensor_value_info(f"v{len(names)}", TensorProto.FLOAT, [1])],
+        )
+        path = tmp_path / f"{len(list(tmp_path.iterdir()))}.onnx"
+        onnx.save(helper.make_model(graph), path)
+        assert faceswap.models.check.first_node_names(path, 8) == names[:8]
+        return path
+
+    assert input_normalisation(model(["_minus0", "_mul0", "conv"])) == (0.0, 1.0)
+    assert input_normalisation(model(["Sub_1", "conv", "Mul_2"])) == (0.0, 1.0)
+    assert input_normalisation(model(["Sub_1", "conv"])) == (127.5, 127.5)
+    assert input_normalisation(model([*(f"conv{i}" for i in range(8)), "Sub", "Mul"])) == (127.5, 127.5)
 
 
 def test_the_emap_is_read_from_packed_floats_and_other_types_through_onnx(tmp_path: Path) -> None:
