@@ -7,9 +7,9 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
+from bench import sections
 from bench.harness import REPO, Config, WorkerError, load_results, run, save_results
 from bench.http import ServiceError
-from bench.quality import quality_section, with_section
 from bench.report import render, summary_lines
 from bench.standins import default_cache_dir
 
@@ -67,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if doc is not None:
         doc.parent.mkdir(parents=True, exist_ok=True)
         previous = doc.read_text() if doc.is_file() else ""
-        doc.write_text(with_section(render(results), quality_section(previous)))
+        doc.write_text(sections.keep_previous(render(results), previous))
     for line in summary_lines(results):
         print(line)
     return 0

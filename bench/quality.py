@@ -28,31 +28,32 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
+from bench import sections
 from bench.layers import Network, Tensor
-from bench.standins import default_cache_dir, write_pack
+from bench.standins import Pack, default_cache_dir, write_pack
 from faceswap.testing.graph import float_info
 
 __all__ = [
+    "NAME",
     "OPTION_CASES",
-    "SECTION_BEGIN",
-    "SECTION_END",
     "enhancer_model",
+    "forwards_section",
     "main",
     "occluder_model",
     "parser_model",
-    "quality_section",
-    "with_section",
+    "quality_forwards",
     "write_optional",
 ]
 
-SECTION_BEGIN = "<!-- bench.quality: begin -->"
-SECTION_END = "<!-- bench.quality: end -->"
+NAME = "quality"
+"""The section's name in docs/benchmarks.md."""
 
 log = logging.getLogger(__name__)
 
@@ -407,47 +408,136 @@ def _table(medians: dict[str, float], stats: dict[str, tuple[int, int, int]], wi
     return "\n".join(lines)
 
 
-def quality_section(doc: str) -> str:
-    """The quality options' section of a benchmarks document, markers included; "" when there is none."""
-    start, end = doc.find(SECTION_BEGIN), doc.find(SECTION_END)
-    if start < 0 or end < start:
-        return ""
-    return doc[start : end + len(SECTION_END)]
+OPTION_ROWS: tuple[tuple[str, str, str | None, int], ...] = (
+    # option, what it adds per face, the model it runs (None: no model), how many forwards of it
+    ("plain swap", "1 inswapper_128 forward (128 crop)", "inswapper_128", 1),
+    ("`pixel_boost` 256", "+3 inswapper_128 forwards (4 tiles)", "inswapper_128", 3),
+    ("`pixel_boost` 384", "+8 inswapper_128 forwards (9 tiles)", "inswapper_128", 8),
+    ("`pixel_boost` 512", "+15 inswapper_128 forwards (16 tiles)", "inswapper_128", 15),
+    ("`color_match`", "no model: L*a*b* statistics of two crops", None, 0),
+    ('`face_mask` `["box"]`', "no model: a mask and a Gaussian blur at crop size", None, 0),
+    ('`face_mask` `+ "occlusion"`', "+1 XSeg forward at 256 (xseg_1)", "xseg_1", 1),
+    ('`face_mask` `+ "region"`', "+1 BiSeNet forward at 512 (bisenet_resnet_34)", "bisenet_resnet_34", 1),
+    ("`face_enhancer` gfpgan_1.4", "+1 GFPGAN forward at 512", "gfpgan_1.4", 1),
+    ("`face_enhancer` codeformer", "+1 CodeFormer forward at 512", "codeformer", 1),
+    ("`face_enhancer` gpen_bfr_512", "+1 GPEN forward at 512", "gpen_bfr_512", 1),
+)
+LAYOUTS = {
+    "gfpgan_1.4": "GFPGANv1Clean (channel multiplier 2): ResBlock U-Net encoder 512→4, the 4x4 features to "
+    "the style latent, an up path with SFT scale/shift convs at every level, StyleGAN2 decoder (two 3x3 "
+    "convs and a toRGB per resolution)",
+    "codeformer": "VQGAN encoder 512→16 (64 × 1, 2, 2, 4, 4, 8), nine transformer layers (dim 512, FFN "
+    "1024) over 256 tokens with the 1024-code codebook's logits, mirrored decoder with fusion convs",
+    "gpen_bfr_512": "GPEN-512 (channel multiplier 2): encoder 512→4, StyleGAN2's eight-layer mapping "
+    "network, the StyleGAN2 decoder with the encoder's features added per level",
+    "xseg_1": "DeepFaceLab XSeg: a U-Net at 256 (32→384 channels), a dense bottleneck, NHWC in and out",
+    "bisenet_resnet_34": "BiSeNet: ResNet-34 trunk at 512, context path refinement, feature fusion, three "
+    "19-class heads",
+}
 
 
-def with_section(doc: str, section: str) -> str:
-    """`doc` with its quality section replaced by `section` (appended when it has none)."""
-    if not section:
-        return doc
-    current = quality_section(doc)
-    if current:
-        return doc.replace(current, section)
-    return doc.rstrip("\n") + "\n\n" + section + "\n"
+def quality_forwards(pack: Pack, providers: str, rounds: int) -> dict[str, Any]:
+    """Write the optional models' stand-ins beside `pack`'s, time each forward alone beside the pack's
+    swapper: what the quality section renders."""
+    stats = write_optional(pack.directory, pack.width)
+    swapper = next(stat for stat in pack.stats if stat.name == "inswapper_128")
+    stats["inswapper_128"] = (swapper.params, swapper.macs, swapper.file_bytes)
+    return {
+        "width": pack.width,
+        "providers": providers,
+        "rounds": rounds,
+        "stats": {name: list(values) for name, values in stats.items()},
+        "forward_ms": time_forwards(pack.directory, providers, rounds),
+    }
+
+
+def forwards_section(data: dict[str, Any]) -> str:
+    """The quality section of docs/benchmarks.md from what `quality_forwards` measured."""
+    forward, stats = data["forward_ms"], data["stats"]
+    swapper = forward["inswapper_128"]
+    rows = []
+    for option, adds, model, count in OPTION_ROWS:
+        if model is None:
+            rows.append(f"| {option} | {adds} | 0 | – | – |")
+            continue
+        times = f"{forward[model]:,.0f}" if count == 1 else f"{count} × {forward[model]:,.0f}"
+        rows.append(
+            f"| {option} | {adds} | {count * stats[model][1] / 1e9:,.1f} | {times} | "
+            f"{count * forward[model] / swapper:.2f} |"
+        )
+    standins = [
+        f"| {name} | {stats[name][0] / 1e6:.1f} M / {PUBLISHED_BYTES[name] / 4e6:.1f} M | "
+        f"{stats[name][1] / 1e9:.1f} | {LAYOUTS[name]} |"
+        for name in PUBLISHED_BYTES
+    ]
+    command = f"python -m bench.quality --forwards --rounds {data['rounds']}" + (
+        f" --width {data['width']}" if data["width"] != 1 else ""
+    )
+    return sections.marked(
+        NAME,
+        "\n".join(
+            [
+                "## Quality options: what each adds per face",
+                "",
+                f"Measured in the same run (`{command}` alone), providers `{data['providers']}`: each "
+                f"model's forward alone, the fastest of {data['rounds']} after one warm-up, the models "
+                "taking turns, so the column *× one swapper forward* compares forwards measured under the "
+                "same conditions. Multiply-accumulates are counted from the graphs as built."
+                + (_width_note(data["width"])),
+                "",
+                "| option | what it adds per face | GMACs added | model forward, ms "
+                "| × one swapper forward |",
+                "|---|---|---|---|---|",
+                *rows,
+                "",
+                "Without a model, `color_match` and the box mask cost milliseconds (a request with "
+                "`color_match` on the synthetic pack, whose swapper costs nothing, took 2 ms more than "
+                'without it; with `face_mask` `["box"]` 16 ms more). The region and occlusion masks and '
+                "the enhancers add the same CPU work around their forward (a resize, an inverse warp, a "
+                "blend). Pixel boost also enlarges the crop that is warped, masked and blended (512² instead "
+                "of 128²), a few milliseconds more. `python -m bench.quality` (without `--forwards`) times "
+                "whole requests of the real Engine, each option alone.",
+                "",
+                "The optional models' stand-ins (bench/quality.py; random weights, the published layouts and "
+                "resolutions, parameter counts within about 15% of the files' sizes):",
+                "",
+                "| stand-in | parameters, stand-in / published file ÷ 4 | GMACs per forward | layout |",
+                "|---|---|---|---|",
+                *standins,
+            ]
+        ),
+    )
+
+
+def _width_note(width: int) -> str:
+    return "" if width == 1 else f" Every channel count divided by {width}: these are not the real sizes."
 
 
 def _section(table: str, args: argparse.Namespace) -> str:
     import onnxruntime as ort
 
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
-    return "\n".join(
-        [
-            SECTION_BEGIN,
-            "## Quality options: what each adds per face",
-            "",
-            f"Written by `python -m bench.quality` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: "
-            f"{os.cpu_count()} cores, providers `{args.providers}`, ONNX Runtime {ort.__version__}, "
-            f"{args.rounds} timed rounds per option after one warm-up, load average {load} at the end "
-            "(other work shares the cores: compare the rows with each other, not with the tables above). "
-            "Each row is the real Engine's swap of one 525 px face in a 1024x768 target with that option "
-            "alone; *added per face* is its median minus the plain swap's. The core models are the "
-            "stand-ins above; the optional ones are cost-faithful stand-ins of their own (bench/quality.py: "
-            "the published layouts at their resolutions, random weights, parameter counts within about 15% "
-            "of the files' sizes, listed below). `python -m bench.quality --providers cuda` gives the GPU's "
-            "figures; none were measured yet.",
-            "",
-            table,
-            SECTION_END,
-        ]
+    return sections.marked(
+        NAME,
+        "\n".join(
+            [
+                "## Quality options: what each adds per face",
+                "",
+                f"Written by `python -m bench.quality` on "
+                f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: {os.cpu_count()} cores, "
+                f"providers `{args.providers}`, ONNX Runtime {ort.__version__}, "
+                f"{args.rounds} timed rounds per option after one warm-up, load average {load} at the end "
+                "(other work shares the cores: compare the rows with each other, not with the tables "
+                "above). Each row is the real Engine's swap of one 525 px face in a 1024x768 target with "
+                "that option alone; *added per face* is its median minus the plain swap's. The core models "
+                "are the stand-ins above; the optional ones are cost-faithful stand-ins of their own "
+                "(bench/quality.py: the published layouts at their resolutions, random weights, parameter "
+                "counts within about 15% of the files' sizes, listed below). `python -m bench.quality "
+                "--providers cuda` gives the GPU's figures; none were measured yet.",
+                "",
+                table,
+            ]
+        ),
     )
 
 
@@ -465,22 +555,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     pack = write_pack(args.cache, args.width)
-    present = all((pack.directory / relative).is_file() for relative in FORWARD_FILES.values())
-    if args.forwards and present:  # the stand-ins of an earlier run, as they were timed then
-        for name, value in time_forwards(pack.directory, args.providers, args.rounds).items():
-            sys.stdout.write(f"| {name} | {value:,.0f} |\n")
+    if args.forwards:
+        section = forwards_section(quality_forwards(pack, args.providers, args.rounds))
+        sys.stdout.write(section + "\n")
+        if args.doc is not None:
+            previous = args.doc.read_text() if args.doc.is_file() else ""
+            args.doc.write_text(sections.replace(previous, NAME, section))
         return 0
     stats = write_optional(pack.directory, args.width)
-    if args.forwards:
-        for name, value in time_forwards(pack.directory, args.providers, args.rounds).items():
-            sys.stdout.write(f"| {name} | {value:,.0f} |\n")
-        return 0
     medians = _time_cases(pack.directory, args.providers, args.rounds)
     table = _table(medians, stats, args.width)
     sys.stdout.write(table + "\n")
     if args.doc is not None:
         previous = args.doc.read_text() if args.doc.is_file() else ""
-        args.doc.write_text(with_section(previous, _section(table, args)))
+        args.doc.write_text(sections.replace(previous, NAME, _section(table, args)))
     return 0 if all(math.isfinite(value) for value in medians.values()) else 1
 
 

@@ -28,20 +28,31 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
 
+from bench import sections
 from bench.layers import Network, Tensor
 from bench.standins import _adain, _reflect_pad, default_cache_dir, swapper_model
 from faceswap.models.registry import OPTIONAL_SPECS
 from faceswap.pipeline.swappers import SWAPPER_NAMES, SWAPPERS
 from faceswap.testing.graph import float_info
 
-__all__ = ["SECTION_BEGIN", "SECTION_END", "converter_model", "family_model", "main", "write_swappers"]
+__all__ = [
+    "NAME",
+    "converter_model",
+    "default_swappers",
+    "family_model",
+    "main",
+    "section",
+    "swapper_forwards",
+    "write_swappers",
+]
 
-SECTION_BEGIN = "<!-- bench.swappers: begin -->"
-SECTION_END = "<!-- bench.swappers: end -->"
+NAME = "swappers"
+"""The section's name in docs/benchmarks.md."""
 EMBEDDING = 512
 CHANNELS = 512
 BLOCK_PARAMS = 2 * 9 * CHANNELS * CHANNELS + 2 * EMBEDDING * 2 * CHANNELS
@@ -185,36 +196,58 @@ def _table(best: dict[str, float], stats: dict[str, tuple[int, int, int]], names
     return "\n".join(lines)
 
 
-def _section(table: str, args: argparse.Namespace) -> str:
-    import onnxruntime as ort
+def default_swappers() -> list[str]:
+    """inswapper_128 and every swapper but HyperSwap's b and c variants (the a variant's cost)."""
+    chosen = [name for name in SWAPPER_NAMES if name[-5:] not in ("b_256", "c_256")]
+    return list(dict.fromkeys(["inswapper_128", *chosen]))
 
-    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
-    return "\n".join(
-        [
-            SECTION_BEGIN,
-            "## Swappers: what each costs per face",
-            "",
-            f"Written by `python -m bench.swappers` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: "
-            f"{os.cpu_count()} cores, providers `{args.providers}`, ONNX Runtime {ort.__version__}, the "
-            f"fastest of {args.rounds} forwards after one warm-up, load average {load} at the end "
-            "(other work shares the cores: compare the rows with each other). Cost-faithful stand-ins with "
-            "random weights (bench/swappers.py): the published layout where the row says so, else a network "
-            "spending the file's parameter count (its published size at 4 bytes per weight) in 512-channel "
-            "AdaIN blocks, a convolutional cost of that size and not the real architecture's. One forward "
-            "per face at the model's own crop; pixel boost multiplies it by (boost/crop)². No GPU figures "
-            "yet (`--providers cuda`). The GMACs ratio does not depend on the machine's load; the times do.",
-            "",
-            table,
-            SECTION_END,
-        ]
+
+def swapper_forwards(
+    directory: Path, names: Sequence[str], width: int, providers: str, rounds: int
+) -> dict[str, Any]:
+    """Write the named swappers' stand-ins under `directory` and time each forward: what `section` renders."""
+    directory.mkdir(parents=True, exist_ok=True)
+    stats = write_swappers(directory, names, width)
+    return {
+        "names": list(names),
+        "width": width,
+        "providers": providers,
+        "rounds": rounds,
+        "stats": {name: list(values) for name, values in stats.items()},
+        "forward_ms": time_forwards(directory, list(stats), providers, rounds),
+    }
+
+
+def section(data: dict[str, Any], how: str | None = None) -> str:
+    """The swappers section of docs/benchmarks.md from what `swapper_forwards` measured; `how` says where
+    and when (default: measured in the `python -m bench` run)."""
+    command = f"python -m bench.swappers --rounds {data['rounds']}" + (
+        f" --width {data['width']}" if data["width"] != 1 else ""
     )
-
-
-def _with_section(doc: str, section: str) -> str:
-    start, end = doc.find(SECTION_BEGIN), doc.find(SECTION_END)
-    if start >= 0 and end > start:
-        return doc[:start] + section + doc[end + len(SECTION_END) :]
-    return doc.rstrip("\n") + "\n\n" + section + "\n"
+    width = (
+        ""
+        if data["width"] == 1
+        else f" Every channel count divided by {data['width']}: these are not the real sizes."
+    )
+    stats = {name: (int(v[0]), int(v[1]), int(v[2])) for name, v in data["stats"].items()}
+    return sections.marked(
+        NAME,
+        "\n".join(
+            [
+                "## Swappers: what each costs per face",
+                "",
+                f"{how or f'Measured in the same run (`{command}` alone)'}: providers `{data['providers']}`, "
+                f"the fastest of {data['rounds']} forwards after one warm-up. Cost-faithful stand-ins with "
+                "random weights (bench/swappers.py): the published layout where the row says so, else a "
+                "network spending the file's parameter count (its published size at 4 bytes per weight) in "
+                "512-channel AdaIN blocks, a convolutional cost of that size and not the real "
+                "architecture's. One forward per face at the model's own crop; pixel boost multiplies it by "
+                "(boost/crop)². The GMACs ratio does not depend on the machine's load; the times do." + width,
+                "",
+                _table(data["forward_ms"], stats, data["names"]),
+            ]
+        ),
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -228,17 +261,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--doc", type=Path, help="benchmarks document to update (default: none)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    chosen = args.swapper or [name for name in SWAPPER_NAMES if name[-5:] not in ("b_256", "c_256")]
-    names = list(dict.fromkeys(["inswapper_128", *chosen]))
-    directory = args.cache / f"swappers-w{args.width}"
-    directory.mkdir(parents=True, exist_ok=True)
-    stats = write_swappers(directory, names, args.width)
-    best = time_forwards(directory, list(stats), args.providers, args.rounds)
-    table = _table(best, stats, names)
-    sys.stdout.write(table + "\n")
+    names = list(dict.fromkeys(["inswapper_128", *args.swapper])) if args.swapper else default_swappers()
+    data = swapper_forwards(
+        args.cache / f"swappers-w{args.width}", names, args.width, args.providers, args.rounds
+    )
+    sys.stdout.write(_table(data["forward_ms"], data["stats"], names) + "\n")
     if args.doc is not None:
-        args.doc.write_text(_with_section(args.doc.read_text(), _section(table, args)))
-    return 0 if all(math.isfinite(value) for value in best.values()) else 1
+        load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+        how = (
+            f"Written by `python -m bench.swappers` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+            f"load average {load} at the end"
+        )
+        previous = args.doc.read_text() if args.doc.is_file() else ""
+        args.doc.write_text(sections.replace(previous, NAME, section(data, how)))
+    return 0 if all(math.isfinite(value) for value in data["forward_ms"].values()) else 1
 
 
 if __name__ == "__main__":

@@ -8,15 +8,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from bench.quality import (
-    OPTION_CASES,
-    SECTION_BEGIN,
-    SECTION_END,
-    enhancer_model,
-    quality_section,
-    with_section,
-    write_optional,
-)
+from bench.quality import OPTION_CASES, enhancer_model, write_optional
 from faceswap.models.check import check_model_file
 from faceswap.models.registry import QUALITY_MODEL_SPECS
 from faceswap.schemas import SwapOptions
@@ -54,20 +46,3 @@ def test_the_counts_grow_with_the_width() -> None:
 def test_every_timed_case_is_a_valid_request() -> None:
     for fields in OPTION_CASES.values():
         SwapOptions.model_validate(fields).quality()
-
-
-def test_the_quality_section_survives_a_regenerated_report() -> None:
-    section = f"{SECTION_BEGIN}\n## Quality options\n| a | b |\n{SECTION_END}"
-    doc = with_section("# Benchmarks\n\nold body\n", section)
-    assert doc.endswith(section + "\n") and doc.startswith("# Benchmarks\n\nold body\n\n")
-    assert quality_section(doc) == section
-    regenerated = with_section("# Benchmarks\n\nnew body\n", quality_section(doc))
-    assert (
-        "new body" in regenerated
-        and "old body" not in regenerated
-        and quality_section(regenerated) == section
-    )
-    newer = section.replace("| a | b |", "| c | d |")
-    assert with_section(regenerated, newer).count(SECTION_BEGIN) == 1
-    assert quality_section(with_section(regenerated, newer)) == newer
-    assert with_section("# Benchmarks\n", "") == "# Benchmarks\n"
