@@ -181,6 +181,8 @@ class Results:
     levers: dict[str, float] = field(default_factory=dict)
     conditions: dict[str, Any] = field(default_factory=dict)
     http: list[HttpRun] = field(default_factory=list)
+    sections: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """What each section beyond the comparison measured (bench.suite), by section name."""
 
     def timed(self, pipeline: str, scenario: str) -> list[Run]:
         """The timed runs (the warm-up left out) of one pipeline in one scenario."""

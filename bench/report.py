@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from bench import goals, guard, memory, quality, sections, suite, swappers, video
 from bench.harness import FIRST, HEADLINE, OURS, REFERENCE, Results, Run, pack_stats
 from bench.standins import FILES
 
@@ -195,6 +196,11 @@ def summary_lines(results: Results) -> list[str]:
     lines += [
         f"target {_mark(t.met).strip('*')}: {t.name} {t.measured} ({t.limit})" for t in targets(results)
     ]
+    lines += [
+        f"goal {'not measured' if g.met is None else _mark(g.met).strip('*')}: {g.figure} {g.measured} "
+        f"({g.goal})"
+        for g in goals.goals(results)
+    ]
     lines.append(f"ours/reference median ratio: {results.ratio(HEADLINE):.2f}")
     return lines
 
@@ -219,7 +225,12 @@ def _header(results: Results) -> list[str]:
         f"which goes first; {config['cold_reps']} cold starts of each kind, taking turns. Load average "
         f"(1/5/15 min) {load_before} at the start and {load_after} at the end (other work on the machine "
         f"shares its {conditions['cores']} cores and makes timings noisier). Wall time "
-        f"{conditions['wall_s']:.0f} s.",
+        f"{conditions['wall_s']:.0f} s for the comparison"
+        + (
+            f", {conditions['total_wall_s']:.0f} s with the sections measured after it."
+            if "total_wall_s" in conditions
+            else "."
+        ),
         "",
         f"**ours/reference median ratio, {_titles(results)[HEADLINE]}: {results.ratio(HEADLINE):.2f}**",
         "",
@@ -718,25 +729,42 @@ def _method(results: Results) -> list[str]:
         "The stand-in detector proposes every anchor well inside a face (hundreds of identical boxes) where "
         "the real one proposes far fewer; non-maximum suppression keeps the first and drops the rest in one "
         "vectorised step, the same negligible cost in both pipelines.",
-        "- `python -m bench --quick` runs the same harness on stand-ins with 1/32 of the channels and "
-        "smaller images, in under a minute (tests/test_bench.py runs it); its figures mean nothing.",
+        "- **Sections**: after the comparison the same run measures serving memory, clips, the quality "
+        "options, the swappers and provenance, each through its own module (bench/suite.py names the "
+        "sizes); `--skip SECTION` leaves one out and keeps its text from the previous report, as every "
+        "marked section (`<!-- bench.NAME: begin -->`) of it that the run did not write.",
+        "- `python -m bench --quick` runs the same harness and sections on stand-ins with 1/32 of the "
+        "channels, smaller images and clips, in under a minute (tests/test_bench.py runs it); its figures "
+        "mean nothing.",
         "",
     ]
 
 
+def _section(results: Results, name: str) -> list[str]:
+    """Section `name` as this run measured it, or the line that keeps the previous document's."""
+    data = results.sections.get(name)
+    return [suite.render_section(name, data) if data is not None else sections.keep(name), ""]
+
+
 def render(results: Results) -> str:
-    """The whole document."""
+    """The whole document; a section this run did not measure is a keep line (sections.keep_previous)."""
     lines = [
         *_header(results),
+        *goals.section_lines(results),
         *_targets(results),
         *_latency(results),
         *_breakdown(results),
         *_http(results),
         *_memory(results),
+        *_section(results, memory.NAME),
         *_cold_start(results),
         *_misses(results),
         *_gpu(results),
+        *_section(results, video.NAME),
         *_standins(results),
         *_method(results),
+        *_section(results, quality.NAME),
+        *_section(results, guard.NAME),
+        *_section(results, swappers.NAME),
     ]
     return "\n".join(lines)

@@ -12,6 +12,7 @@ import secrets
 import statistics
 import sys
 from collections.abc import Callable
+from typing import Any
 
 import cv2
 import numpy as np
@@ -20,7 +21,7 @@ from skimage import data as samples
 from faceswap.provenance.watermark import embed_watermark, payload_bits, read_watermark
 from faceswap.testing.synthetic import draw_faces
 
-__all__ = ["ATTACKS", "images", "main"]
+__all__ = ["ATTACKS", "images", "main", "report_lines", "robustness"]
 
 Image = np.ndarray
 
@@ -75,36 +76,47 @@ def images() -> dict[str, Image]:
     return found
 
 
-def main() -> int:
-    """Mark, attack, read; print the table."""
+def robustness(limit: int | None = None) -> dict[str, Any]:
+    """Mark, attack and read every image of the test set (the first `limit`): what `report_lines` shows."""
     rows: dict[str, list[tuple[float, bool]]] = {name: [] for name in ATTACKS}
     psnrs, false_reads = [], 0
-    test_set = images()
-    for image in test_set.values():
+    test_set = list(images().values())[:limit]
+    for image in test_set:
         output_id = secrets.token_hex(4)
         truth = np.array(payload_bits(output_id))
         marked = embed_watermark(image, output_id)
-        psnrs.append(cv2.PSNR(image, marked))
+        psnrs.append(float(cv2.PSNR(image, marked)))
         false_reads += read_watermark(image).output_id is not None
         for name, attack in ATTACKS.items():
             reading = read_watermark(attack(marked))
             accuracy = float((np.array(reading.bits) == truth).mean()) if reading.bits else 0.5
             rows[name].append((accuracy, reading.output_id == output_id))
+    return {"images": len(test_set), "psnr_db": psnrs, "false_reads": false_reads, "attacks": rows}
+
+
+def report_lines(data: dict[str, Any]) -> list[str]:
+    """The robustness summary and its Markdown table."""
+    psnrs = data["psnr_db"]
     lines = [
-        f"{len(test_set)} images; PSNR marked vs unmarked: min {min(psnrs):.1f} dB, median "
-        f"{statistics.median(psnrs):.1f} dB; unmarked images read as marked: {false_reads}",
+        f"{data['images']} images; PSNR marked vs unmarked: min {min(psnrs):.1f} dB, median "
+        f"{statistics.median(psnrs):.1f} dB; unmarked images read as marked: {data['false_reads']}",
         "",
         "| attack | mean bit accuracy | worst image | payload read back whole |",
         "|---|---:|---:|---:|",
     ]
-    for name, results in rows.items():
+    for name, results in data["attacks"].items():
         accuracies = [accuracy for accuracy, _ in results]
         whole = sum(ok for _, ok in results)
         lines.append(
             f"| {name} | {100 * statistics.mean(accuracies):.1f} % | {100 * min(accuracies):.1f} % "
             f"| {whole} of {len(results)} |"
         )
-    sys.stdout.write("\n".join(lines) + "\n")
+    return lines
+
+
+def main() -> int:
+    """Mark, attack, read; print the table."""
+    sys.stdout.write("\n".join(report_lines(robustness())) + "\n")
     return 0
 
 

@@ -21,7 +21,8 @@ from insightface.model_zoo.landmark import Landmark
 from insightface.model_zoo.scrfd import SCRFD
 from onnx import numpy_helper
 
-from bench.cli import QUICK_WIDTH
+from bench import goals, sections, suite
+from bench.cli import QUICK_WIDTH, main
 from bench.harness import (
     FIRST,
     HEADLINE,
@@ -33,6 +34,7 @@ from bench.harness import (
     Run,
     forget_derived_files,
     load_results,
+    save_results,
     scenarios,
 )
 from bench.http import HttpRun, ServiceError, http_runs
@@ -366,6 +368,9 @@ def test_quick_run_writes_the_report_and_ends_with_the_ratio(pack: Pack, tmp_pat
     assert sent == sorted((key, rep) for key in HTTP_SCENARIOS for rep in (-1, 0))
     assert all(run.wall_ms > run.stages_ms > 0 and run.response_bytes > 0 for run in results.http)
     assert "## Over HTTP (ours)" in doc.read_text()
+    assert set(results.sections) == set(suite.NAMES)
+    assert all(heading in doc.read_text() for heading in HEADINGS)
+    assert results.conditions["command"].startswith("python -m bench --quick")
 
 
 def test_a_service_that_cannot_load_its_models_stops_the_http_phase_with_the_reason(tmp_path: Path) -> None:
@@ -394,3 +399,189 @@ def test_the_http_table_shows_the_time_outside_the_services_stages() -> None:
     ]
     table = render(results).split("## Over HTTP (ours)")[1]
     assert "| 1,101 | 1,000 | 101 (9.2%) | 2.00 / 3.00 |" in table
+
+
+def fake_sections() -> dict[str, dict[str, object]]:
+    """What each section of a run might have measured, in the shapes its module renders."""
+    serving = {
+        "after_load_mb": 400.0,
+        "after_first_mb": 880.0,
+        "after_last_mb": 885.0,
+        "anon_after_last_mb": 190.0,
+        "peak_during_request_mb": 950.0,
+        "median_ms": 1900.0,
+    }
+    clip = {
+        "size": "640x360",
+        "frames": 8,
+        "swapped_frames": 8,
+        "seconds": 16.0,
+        "frames_per_second": 0.5,
+        "rss_before_mb": 900.0,
+        "rss_by_tenth_mb": [950.0 + tenth for tenth in range(11)],
+        "peak_rss_mb": 990.0,
+    }
+    optional = {name: [10_000_000, 100_000_000_000, 40_000_000] for name in ("gfpgan_1.4", "codeformer")}
+    optional |= {name: [10_000_000, 10_000_000_000, 40_000_000] for name in ("gpen_bfr_512", "xseg_1")}
+    optional["bisenet_resnet_34"] = [20_000_000, 20_000_000_000, 90_000_000]
+    optional["inswapper_128"] = [138_000_000, 174_600_000_000, 554_000_000]
+    steps = {
+        "guard, the first two agree (nsfw_2, nsfw_1)": 400.0,
+        "guard, a split vote (all three forwards, summed)": 2000.0,
+        "watermark embed": 16.0,
+        "watermark read": 39.0,
+        "encode jpeg (for scale)": 1.9,
+        "C2PA sign jpeg": 2.9,
+        "encode png (for scale)": 3.8,
+        "C2PA sign png": 6.6,
+        "swap, plain": 1500.0,
+        "swap, guard + watermark + C2PA": 1900.0,
+    }
+    return {
+        "memory": {
+            "scenario": HEADLINE,
+            "title": "1024px target, 1 face, cold caches",
+            "requests": 5,
+            "pipelines": {
+                OURS: serving,
+                REFERENCE: serving | {"peak_during_request_mb": 1500.0, "after_first_mb": 1450.0},
+            },
+        },
+        "video": {
+            "runs": [
+                clip | {"synthetic": False, "command": "python -m bench.video --frames 8"},
+                clip | {"synthetic": True, "command": "python -m bench.video --synthetic", "frames": 32},
+            ]
+        },
+        "quality": {
+            "width": 1,
+            "providers": "cpu",
+            "rounds": 3,
+            "stats": optional,
+            "forward_ms": {name: 1000.0 for name in optional},
+        },
+        "swappers": {
+            "names": ["inswapper_128"],
+            "width": 1,
+            "providers": "cpu",
+            "rounds": 3,
+            "stats": {"inswapper_128": [138_000_000, 174_600_000_000, 554_000_000]},
+            "forward_ms": {"inswapper_128": 1500.0},
+        },
+        "provenance": {
+            "providers": "cpu",
+            "rounds": 5,
+            "width": 1,
+            "swapper_macs": 174_600_000_000,
+            "stats": {
+                "nsfw_1": [23_000_000, 38_000_000_000, 93_000_000],
+                "nsfw_2": [5_500_000, 4_700_000_000, 22_000_000],
+                "nsfw_3": [85_000_000, 107_000_000_000, 342_000_000],
+            },
+            "steps_ms": steps,
+            "watermark": {
+                "images": 2,
+                "psnr_db": [40.0, 41.0],
+                "false_reads": 0,
+                "attacks": {"JPEG q75": [[1.0, True], [0.9, False]]},
+            },
+        },
+    }
+
+
+HEADINGS = (
+    "## Goals",
+    "## Targets",
+    "## Latency per scenario (medians)",
+    "## Where the time goes",
+    "## Memory\n",
+    "## Memory during a request",
+    "## Cold start",
+    "## What is not met and why",
+    "## GPU",
+    "## Video (clips, frames per second)",
+    "## The stand-ins",
+    "## Method",
+    "## Quality options: what each adds per face",
+    "## Provenance and the content guard",
+    "## Swappers: what each costs per face",
+)
+
+
+def test_a_run_with_every_section_renders_every_section_in_order() -> None:
+    results = fake_results(1000.0, 2000.0, 0.99)
+    results.sections = fake_sections()
+    assert set(results.sections) == set(suite.NAMES)
+    document = render(results)
+    places = [document.find(heading) for heading in HEADINGS]
+    assert all(place >= 0 for place in places), [h for h, p in zip(HEADINGS, places, strict=True) if p < 0]
+    assert places == sorted(places)
+    assert sections.names(document) == ["memory", "video", "quality", "provenance", "swappers"]
+    assert "keep -->" not in document
+
+
+def test_sections_a_run_did_not_measure_are_kept_from_the_previous_report() -> None:
+    measured = fake_results(1000.0, 2000.0, 0.99)
+    measured.sections = fake_sections()
+    previous = render(measured) + "\n" + sections.marked("notes", "## Notes written by hand") + "\n"
+    skipped = fake_results(1000.0, 2000.0, 0.99)
+    skipped.sections = {"video": fake_sections()["video"] | {"runs": fake_sections()["video"]["runs"][:1]}}
+    fresh = render(skipped)
+    for name in set(suite.NAMES) - {"video"}:
+        assert sections.keep(name) in fresh, name
+    document = sections.keep_previous(fresh, previous)
+    for name in ("memory", "quality", "provenance", "swappers", "notes"):
+        assert sections.find(document, name) == sections.find(previous, name), name
+    assert (
+        sections.find(document, "video") == sections.find(fresh, "video") != sections.find(previous, "video")
+    )
+    assert all(heading in document for heading in HEADINGS)
+
+
+def test_the_goals_table_says_why_each_missed_goal_is_missed_and_nothing_for_the_met_ones() -> None:
+    results = fake_results(1000.0, 2000.0, 0.99)  # ratios 0.50; cold start 4 s against 10 s
+    results.sections = fake_sections()
+    found = {goal.figure: goal for goal in goals.goals(results)}
+    assert len(found) == 6
+    headline = found["ours/reference, 1024 px, one face, cold caches"]
+    assert (headline.before, headline.measured, headline.met, headline.reason) == ("0.67", "0.50", True, "")
+    rest = found["ours/reference, same source repeated / 6 faces / 12 MP"]
+    assert rest.measured == "0.50 / 0.50 / 0.50" and not rest.met  # 0.50 > 0.45 and > 0.25
+    assert "group photo" in rest.reason and "same source repeated" not in rest.reason
+    forward = found["our swapper forward vs the reference's (same model)"]
+    assert forward.met and forward.measured == "990 vs 1,600 ms (0.62)"
+    cold = found["cold start, usual (optimized copy present)"]
+    assert cold.measured == "0.40 (4.00 vs 10.00 s)" and not cold.met and "imports" in cold.reason
+    peak = found["peak memory during one request"]
+    assert peak.measured == "0.63 (950 vs 1,500 MB)" and not peak.met and "resident" in peak.reason
+    table = render(results).split("## Goals", 1)[1].split("\n## ", 1)[0]
+    assert "| 0.67 | 0.50 | ≤ 0.65 | met |" in table
+    assert table.count("**missed**") == 3
+
+
+def test_goals_the_reference_kernels_tie_and_a_skipped_memory_section_are_said() -> None:
+    results = fake_results(1000.0, 2000.0, 0.99)
+    for index, run in enumerate(results.runs):  # the same swapper forward in both pipelines
+        results.runs[index] = Run(**{**asdict(run), "forward_by_model": {"inswapper_128.onnx": 1000.0}})
+    found = {goal.figure: goal for goal in goals.goals(results)}
+    forward = found["our swapper forward vs the reference's (same model)"]
+    assert not forward.met and "same MLAS kernels" in forward.reason
+    peak = found["peak memory during one request"]
+    assert peak.met is None and peak.measured == "not measured in this run"
+
+
+def test_render_from_a_results_file_keeps_the_previous_reports_sections(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    results = fake_results(1000.0, 2000.0, 0.99)
+    results.sections = {"memory": fake_sections()["memory"]}
+    save_results(results, tmp_path / "results.json")
+    doc = tmp_path / "benchmarks.md"
+    kept = sections.marked("provenance", "## Provenance and the content guard\n\nwritten before")
+    doc.write_text(f"# Old\n\n{sections.marked('memory', '## old memory')}\n\n{kept}\n")
+    assert main(["--render", str(tmp_path / "results.json"), "--doc", str(doc)]) == 0
+    written = doc.read_text()
+    assert sections.find(written, "provenance") == kept
+    assert "## Memory during a request" in sections.find(written, "memory")
+    assert "# Old" not in written and "## Goals" in written
+    assert RATIO_LINE.match(capsys.readouterr().out.strip().splitlines()[-1])
