@@ -43,7 +43,7 @@ FULL = Sizes(
     clips=(
         Clip(synthetic=False, frames=8, size=(640, 360), warmup_frames=4),
         Clip(synthetic=True, frames=32, size=(640, 360)),
-        Clip(synthetic=True, frames=500, size=(1920, 1080)),
+        Clip(synthetic=True, frames=250, size=(1920, 1080)),
     ),
     quality_rounds=3,
     swapper_rounds=3,
@@ -51,6 +51,9 @@ FULL = Sizes(
     guard_rounds=5,
     watermark_images=None,
 )
+"""The default run's sizes. Measured at smaller counts on a loaded 2-core machine (load average 3 to 4) and
+scaled, the sections take about 5 minutes on a quiet one (memory 35 s, video 60 s, quality 50 s, swappers
+100 s, provenance 70 s), the comparison before them about 4: some 9 minutes in all."""
 QUICK = Sizes(
     memory_requests=2,
     clips=(
