@@ -172,12 +172,13 @@ def section(data: dict[str, Any]) -> str:
                 + ", ".join(f"{value:,.0f}" for value in tenths)
                 + f" MB; peak {longest['peak_rss_mb']:,.0f} MB"
                 + (
-                    f" ({tenths[-1] - tenths[1]:+,.0f} MB from the first tenth to the end)."
+                    f"; from the second tenth on between {min(tenths[2:]):,.0f} and "
+                    f"{max(tenths[2:]):,.0f} MB."
                     if len(tenths) > 2
                     else "."
                 )
-                + " The queues hold at most 8 decoded and 8 swapped frames, so memory stays flat however "
-                "long the clip.",
+                + " The queues hold at most 8 decoded and 8 swapped frames, so once they are full memory "
+                "stays flat however long the clip.",
             ]
         ),
     )
