@@ -150,9 +150,10 @@ def _cold_goal(results: Results) -> Goal:
         met,
         ""
         if met
-        else f"the imports alone (Python, numpy, OpenCV, ONNX Runtime) take {imports:.2f} s of ours' "
+        else f"the imports (numpy, OpenCV, ONNX Runtime, pydantic-settings) take {imports:.2f} s of ours' "
         f"{ours:.2f} s, {imports / reference:.2f} of the reference's whole start; loading the models takes "
-        f"{results.cold_median(OURS, 'load_s'):.2f} s",
+        f"{results.cold_median(OURS, 'load_s'):.2f} s, most of it ONNX Runtime creating the three sessions "
+        "(docs/performance-notes.md, *Cold start*)",
     )
 
 
