@@ -125,12 +125,12 @@ class Settings(BaseSettings):
         description="Most model runs one photo swap may take (faces x pixel-boost tiles, masks, "
         "restoration); over it: COST_LIMIT_EXCEEDED. 0: no limit.",
     )
-    seconds_per_run: float = Field(
-        0.25,
+    seconds_per_run: float | None = Field(
+        None,
         gt=0,
         le=60,
         description="Seconds one model run is expected to take here, for a job's deadline "
-        "proportional to its cost.",
+        "proportional to its cost; unset: 3 on the CPU, 0.25 on CUDA.",
     )
     drain_timeout: float = Field(
         30.0, ge=0, le=600, description="Seconds in-flight requests get on shutdown."
@@ -194,7 +194,9 @@ class Settings(BaseSettings):
         "1080p at 30 fps.",
     )
     max_video_bytes: int = Field(200 * MiB, ge=1024, description="Largest video file accepted, in bytes.")
-    job_timeout: float = Field(1800.0, gt=0, le=86_400, description="Seconds a job may swap for.")
+    job_timeout: float = Field(
+        1800.0, gt=0, le=86_400, description="Seconds a job may swap for, at most (see seconds_per_run)."
+    )
     max_jobs: int = Field(16, ge=1, le=10_000, description="Jobs queued or running at once; beyond: BUSY.")
     job_ttl: float = Field(3600.0, gt=0, le=86_400, description="Seconds a finished job's result is kept.")
     data_dir: Path = Field(
@@ -268,7 +270,7 @@ class Settings(BaseSettings):
             raise ValueError("FACESWAP_C2PA_CERT and FACESWAP_C2PA_KEY go together: set both or neither")
         return self
 
-    @field_validator("c2pa_cert", "c2pa_key", "c2pa_tsa_url", mode="before")
+    @field_validator("c2pa_cert", "c2pa_key", "c2pa_tsa_url", "seconds_per_run", mode="before")
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         if isinstance(value, str) and not value.strip():

@@ -20,6 +20,7 @@ from faceswap.fetch import ImageFetcher
 from faceswap.lifecycle import ModelLifecycle
 from faceswap.limiter import Limiter, Share, busy
 from faceswap.metrics import Metrics
+from faceswap.pipeline.deadline import Deadline
 from faceswap.pipeline.encode import encode_image, to_base64
 from faceswap.pipeline.preview import annotate_faces
 from faceswap.provenance.report import ProvenanceInput, ProvenanceReport, check_file
@@ -115,8 +116,10 @@ def swap_photo(
     target: bytes,
     options: SwapOptions,
     checkpoint: Callable[[], None],
+    on_cost: Callable[[int], None] | None = None,
 ) -> SwapResult:
-    """One photo swap with a request's options (a /swap body or a photo job): the sources into `target`."""
+    """One photo swap with a request's options (a /swap body or a photo job): the sources into `target`;
+    `on_cost(runs)` once its cost is known (Engine.swap)."""
     return engine.swap(
         images["source"],
         target,
@@ -129,6 +132,7 @@ def swap_photo(
         checkpoint=checkpoint,
         quality=options.quality(),
         extra_sources=extra_sources(images),
+        on_cost=on_cost,
     )
 
 
@@ -243,8 +247,8 @@ class SwapService:
             self._inflight.discard(task)  # type: ignore[arg-type]
             self.limiter.leave()
 
-    def _deadline(self) -> float:
-        return time.monotonic() + self.settings.request_timeout
+    def _deadline(self) -> Deadline:
+        return Deadline.for_request(self.settings)
 
     async def _swap(
         self,
@@ -353,7 +357,7 @@ class SwapService:
     async def run_blocking(
         self,
         job: Callable[[Callable[[], None]], T],
-        deadline: float,
+        deadline: Deadline,
         share: Share = "request",
         on_start: Callable[[], None] | None = None,
     ) -> T:
@@ -361,9 +365,11 @@ class SwapService:
 
         The slot is held until the thread really finishes, even when the caller stops waiting
         (deadline, client gone): a limit of 1 stays 1. `checkpoint` raises TIMEOUT once the
-        deadline passed or the caller gave up, so abandoned work stops at the next stage; the engine
-        calls it before every model run. With `share="job"` (a job's work) `checkpoint` also lends the
-        slot to any request waiting for one and takes it back after (limiter.py: how slots are shared).
+        deadline passed (read each time: a job's moves once its cost is charged) or the caller gave up,
+        so abandoned work stops at the next stage; the engine calls it before every model run. With
+        `share="job"` (a job's work) `checkpoint` also lends the slot to any request waiting for one and
+        takes it back after (limiter.py: how slots are shared), that time not counted against the job's
+        estimate.
         """
         slot = await self.limiter.acquire(share)
         if on_start is not None:
@@ -373,14 +379,17 @@ class SwapService:
         held = [slot]
 
         def stop_if_due() -> None:
-            if abandoned.is_set() or time.monotonic() > deadline:
+            if abandoned.is_set():
                 raise SwapError(ErrorCode.TIMEOUT, "The request ran out of time and was stopped.")
+            if deadline.passed:
+                raise deadline.timeout()
 
         def checkpoint() -> None:
             stop_if_due()
             if share == "job" and self.limiter.waiting:
-                lent = asyncio.run_coroutine_threadsafe(self.limiter.yield_to_requests(held[0]), loop)
-                held[0] = lent.result()
+                with deadline.lent():
+                    lent = asyncio.run_coroutine_threadsafe(self.limiter.yield_to_requests(held[0]), loop)
+                    held[0] = lent.result()
                 stop_if_due()
 
         executor = self._job_executor if share == "job" else self._executor

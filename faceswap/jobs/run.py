@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import Any
 
 from faceswap.errors import ErrorCode, SwapError
 from faceswap.jobs.models import JobInput
+from faceswap.pipeline.deadline import Deadline
 from faceswap.pipeline.decode import looks_like_image
 from faceswap.pipeline.engine import Engine
 from faceswap.pipeline.video import VideoLimits, VideoResult, probe_video, sniff_container, swap_video
@@ -119,6 +119,7 @@ async def _swap_clip(
     on_start: Callable[[], None] | None,
 ) -> tuple[VideoResult, Path]:
     engine: Engine = service.lifecycle.engine()
+    deadline = Deadline.for_job(service.settings, engine.providers)
     limits = limits_of(service)
     info = await asyncio.to_thread(probe_video, target, limits)
     output = folder / f"result.{info.kind}"
@@ -141,9 +142,9 @@ async def _swap_clip(
             quality=request.quality(),
             progress=progress,
             checkpoint=checkpoint,
+            on_cost=deadline.charge,
         )
 
-    deadline = time.monotonic() + service.settings.job_timeout
     return await service.run_blocking(work, deadline, "job", on_start), output
 
 
@@ -156,11 +157,11 @@ async def _swap_image(
     on_start: Callable[[], None] | None,
 ) -> tuple[Path, dict[str, Any]]:
     engine: Engine = service.lifecycle.engine()
+    deadline = Deadline.for_job(service.settings, engine.providers)
 
     def work(checkpoint: Callable[[], None]) -> Any:
-        return swap_photo(engine, images, target, request, checkpoint)
+        return swap_photo(engine, images, target, request, checkpoint, on_cost=deadline.charge)
 
-    deadline = time.monotonic() + service.settings.job_timeout
     result = await service.run_blocking(work, deadline, "job", on_start)
     output = folder / f"result.{result.format}"
     await asyncio.to_thread(output.write_bytes, result.image)

@@ -3,7 +3,8 @@
 One unit is one run of the 128-pixel swapper (about one detection pass). A face costs the swapper runs its
 pixel boost implies, ``(pixel_boost / crop_size)²``, plus its masks' and its restoration's runs; a frame costs
 one detection plus its faces; a clip, its frames times that. Requests over the limit are refused before
-the first swap, and a job's deadline is its estimate in seconds (``deadline_seconds``).
+the first swap, and a job's deadline is its estimate in seconds (``deadline_seconds``, kept by
+``faceswap.pipeline.deadline.Deadline``).
 """
 
 from __future__ import annotations

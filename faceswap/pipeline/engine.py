@@ -198,12 +198,14 @@ class Engine:
         checkpoint: Checkpoint = _no_checkpoint,
         quality: Quality = DEFAULT_QUALITY,
         extra_sources: Sequence[bytes] = (),
+        on_cost: Callable[[int], None] | None = None,
     ) -> SwapResult:
         """Put source identities onto target faces: a pair, `pairs`, every face, or the one like `reference`.
 
         Faces are swapped in one pass, each blended into the result of the previous one; `quality`
         applies to every one of them. `extra_sources`: more photos of the source person, whose identity
-        is averaged with the source's (each photo's `source_index`-th face).
+        is averaged with the source's (each photo's `source_index`-th face). `on_cost(runs)` once the
+        faces are found and the cost allowed, before any swap (a job's deadline is charged with it).
         """
         if self.failpoints.hit("crash"):
             raise RuntimeError("injected crash (failpoint crash)")
@@ -227,9 +229,7 @@ class Engine:
             assignments = plan_assignments(
                 faces, source_index=source_index, target_index=target_index, pairs=pairs
             )
-        refuse_over(
-            cost_of(quality, len(assignments), swapper=self.settings.swapper), self.settings.max_request_cost
-        )
+        self._allow_cost(quality, len(assignments), on_cost)
         indices = list(dict.fromkeys(assignment.source_index for assignment in assignments))
         photos = _SourcePhotos(source, tuple(extra_sources), digest, source_frame, portrait)
         identities = {index: self._photos_identity(photos, index, clock, recoveries) for index in indices}
@@ -264,6 +264,13 @@ class Engine:
             swapped=assignments,
             output_id=output_id,
         )
+
+    def _allow_cost(self, quality: Quality, faces: int, on_cost: Callable[[int], None] | None) -> None:
+        """COST_LIMIT_EXCEEDED when swapping `faces` faces costs too many runs; else `on_cost(runs)`."""
+        cost = cost_of(quality, faces, swapper=self.settings.swapper)
+        refuse_over(cost, self.settings.max_request_cost)
+        if on_cost is not None:
+            on_cost(cost)
 
     def _guard(self, frame: np.ndarray, clock: _Stopwatch) -> None:
         """The content guard's verdict on the target (CONTENT_REFUSED), when the guard is on."""

@@ -32,6 +32,7 @@ import numpy as np
 
 from faceswap.config import Settings
 from faceswap.errors import ErrorCode, SwapError, is_disk_full, storage_full
+from faceswap.pipeline.cost import cost_of
 from faceswap.pipeline.detect import Face
 from faceswap.pipeline.engine import Engine, SourceIdentity
 from faceswap.pipeline.quality import DEFAULT_QUALITY, Quality
@@ -101,6 +102,7 @@ _AUDIO_CODECS: dict[ContainerKind, frozenset[str] | None] = {
 
 Progress = Callable[[int, int], None]
 Checkpoint = Callable[[], None]
+CostReport = Callable[[int], None]
 
 
 @dataclass(frozen=True)
@@ -322,6 +324,9 @@ class _Plan:
     track: Track | None = None
     output_id: str = ""
     guard: ClipSampler | None = None
+    on_cost: CostReport | None = None
+    charged_faces: int = -1
+    """The most faces a frame has had swapped so far, the clip's cost charged for (-1: not yet charged)."""
 
 
 def _chosen_faces(engine: Engine, frame: np.ndarray, faces: list[Face], plan: _Plan) -> list[Face]:
@@ -504,11 +509,13 @@ def swap_video(
     quality: Quality = DEFAULT_QUALITY,
     progress: Progress | None = None,
     checkpoint: Checkpoint | None = None,
+    on_cost: CostReport | None = None,
 ) -> VideoResult:
     """Swap `identity` through the clip at `target` into `output_path` (same container family).
 
     `progress(done, total)` after each frame; `checkpoint()` raises to stop (the output is then incomplete
-    and the caller removes it).
+    and the caller removes it). `on_cost(runs)` once the first frame's faces are known: the clip's cost at
+    that many faces a frame, and again whenever a frame has more (a job's deadline is charged with it).
     """
     engine.require_models(quality)
     if limits.total_pixels is None:
@@ -518,7 +525,13 @@ def swap_video(
     try:
         marks = engine.provenance
         plan = _Plan(
-            identity, target_index, reference, min_similarity, quality, output_id=marks.new_output_id()
+            identity,
+            target_index,
+            reference,
+            min_similarity,
+            quality,
+            output_id=marks.new_output_id(),
+            on_cost=on_cost,
         )
         plan.guard = marks.clip_sampler(float(info.fps), info.frames)
         audio = container.streams.audio[0] if container.streams.audio else None
@@ -598,6 +611,14 @@ def _run(
     return result
 
 
+def _charge(engine: Engine, plan: _Plan, faces: int, frames: int) -> None:
+    """Report the clip's cost at `faces` swapped a frame, on its first frame and when a frame has more."""
+    if plan.on_cost is None or faces <= plan.charged_faces:
+        return
+    plan.charged_faces = faces
+    plan.on_cost(cost_of(plan.quality, faces, frames=frames, swapper=engine.settings.swapper))
+
+
 def _swap_frames(
     engine: Engine,
     decoded: queue.Queue[Any],
@@ -621,6 +642,7 @@ def _swap_frames(
                 plan.guard.see(result.frames, pixels)
             faces = engine.detect(pixels, result.recoveries)
             chosen = _chosen_faces(engine, pixels, faces, plan)
+            _charge(engine, plan, len(chosen), info.frames)
             for face in chosen:
                 after = engine.swap_face(
                     pixels, face, plan.identity, result.recoveries, plan.quality, checkpoint=checkpoint
