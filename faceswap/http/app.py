@@ -24,15 +24,16 @@ from faceswap.http.errors import (
     CatchAll,
     add_error_handlers,
     bodies_busy,
+    error_payload,
     invalid_body,
     too_large,
     unauthorized,
 )
-from faceswap.http.jobs import job_body_limits, job_router
+from faceswap.http.jobs import job_body_limits, job_field_limits, job_router
 from faceswap.http.middleware import BodyPolicy, RequestGuard
 from faceswap.http.playground import load_assets, playground_router
 from faceswap.http.probes import probe_router
-from faceswap.http.routes import FIELDS_BYTES, body_limits, work_router
+from faceswap.http.routes import FIELDS_BYTES, body_limits, field_limits, work_router
 from faceswap.jobs import JobManager
 from faceswap.lifecycle import ModelLifecycle
 from faceswap.logs import configure_logging
@@ -167,6 +168,8 @@ def create_app(
         invalid=invalid_body,
         pending=settings.max_pending_body_bytes,
         busy=bodies_busy,
+        fields=field_limits(settings) | job_field_limits(settings),
+        refused=error_payload,
     )
     playground = load_assets() if settings.playground else {}
     authorize = key_checker(settings, public_paths=playground)

@@ -10,11 +10,11 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 
 from faceswap.config import Settings
 from faceswap.http.errors import ERROR_RESPONSES
-from faceswap.http.jsonbody import ParsedJSONRoute
+from faceswap.http.jsonbody import Base64Fields, ParsedJSONRoute
 from faceswap.http.routes import FIELDS_BYTES, ImageJSONResponse, base64_size
 from faceswap.jobs import JobInput, JobManager, JobStatus
 
-__all__ = ["job_body_limits", "job_router"]
+__all__ = ["job_body_limits", "job_field_limits", "job_router"]
 
 
 def _jobs(request: Request) -> JobManager:
@@ -30,6 +30,12 @@ def job_body_limits(settings: Settings) -> dict[str, int]:
     """POST /jobs carries two images and a clip in base64 at most (never over `max_body_bytes`)."""
     largest = 2 * base64_size(settings.max_download_bytes) + base64_size(settings.max_video_bytes)
     return {"/jobs": min(largest + FIELDS_BYTES, settings.max_body_bytes)}
+
+
+def job_field_limits(settings: Settings) -> dict[str, Base64Fields]:
+    """POST /jobs: images, and a clip as target_video."""
+    clip = {"target_video": settings.max_video_bytes}
+    return {"/jobs": Base64Fields(settings.max_download_bytes, clip)}
 
 
 @job_router.post("/jobs", response_model=JobStatus, status_code=202)

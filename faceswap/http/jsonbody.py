@@ -2,16 +2,23 @@
 
 A request body here is a few fields and up to three base64 strings; what makes parsing expensive is
 structure: 16 MB of ``[],`` is eight million lists (several hundred MB, seconds of a blocked loop).
-The brackets are counted before parsing (an upper bound on arrays and objects, since base64 and URLs
-carry none), the parse runs in a worker thread, and the route reads the parsed value instead of
-parsing again.
+The brackets and the quotes are counted before parsing (upper bounds on arrays, objects and strings,
+since base64 and URLs carry none), the parse runs in a worker thread, and the route reads the parsed
+value instead of parsing again.
+
+A string is judged before it is parsed too: one longer than its field's base64 may be is measured in the
+raw body, its spaces and escapes counted in place (a line break every 4 characters is half the body's
+bytes), and a field over its file limit is refused IMAGE_TOO_LARGE, as it would be once parsed, without
+the parse's copies of it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
+import re
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from fastapi.routing import APIRoute
@@ -19,10 +26,129 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Scope
 
-__all__ = ["MAX_CONTAINERS", "ParsedJSONRoute", "is_json", "parse_json_body"]
+from faceswap.errors import SwapError, image_label, image_too_large
+
+__all__ = [
+    "MAX_CONTAINERS",
+    "MAX_STRINGS",
+    "Base64Fields",
+    "ParsedJSONRoute",
+    "is_json",
+    "oversized_field",
+    "parse_json_body",
+]
 
 MAX_CONTAINERS: Final = 512
 """Arrays and objects a request may hold; the largest valid one (32 swap pairs, every option) has 50."""
+MAX_STRINGS: Final = 2048
+"""Strings (field names included) a request may hold; the largest valid one has fewer than 100."""
+
+_TOKEN: Final = re.compile(rb'"(?:[^"\\]++|\\.)*+', re.DOTALL)
+"""From a quote to the next one not escaped: a JSON string, then what lies between it and the next, in
+turn; possessive, so each byte is read once."""
+_BEFORE_VALUE: Final = re.compile(rb'"\s*:\s*\[?\s*')
+"""What lies between a field's name and its string value (or its list's first one)."""
+_NAME_MAX: Final = 64
+_PREFIX_WITHIN: Final = 256
+"""Characters a data: prefix may take (as the decoder allows), not counted as base64."""
+_ROLES: Final[Mapping[bytes, str]] = {
+    b"source_image": "source",
+    b"source_images": "source",
+    b"target_image": "target",
+    b"target_video": "target",
+    b"target_reference_image": "reference",
+}
+"""How the decoder names each base64 field's file in its messages; any other field is "the image"."""
+
+
+@dataclass(frozen=True)
+class Base64Fields:
+    """The largest file a route's base64 fields may carry, in bytes: `default`, or `by_name` for a field
+    allowed more (a job's target_video)."""
+
+    default: int
+    by_name: Mapping[str, int] = field(default_factory=dict)
+
+    def limit(self, name: bytes) -> int:
+        """The limit of the field called `name`."""
+        return self.by_name.get(name.decode("ascii", "replace"), self.default)
+
+
+def _most_characters(limit: int) -> int:
+    """The most characters other than whitespace the base64 of a `limit`-byte file may have (the decoder
+    refuses more)."""
+    return (limit + 3) // 3 * 4 + 3
+
+
+def _after_prefix(body: bytes, start: int) -> int:
+    """Where the base64 of the string starting at `start` begins: after its data: prefix, if it has one."""
+    if body[start : start + 5].lower() == b"data:":
+        comma = body.find(b",", start, start + _PREFIX_WITHIN)
+        return start if comma < 0 else comma + 1
+    return start
+
+
+def _stretches(body: bytes) -> Iterator[tuple[int, int]]:
+    """Each stretch of `body` from a quote not escaped to the next: a JSON string, then what lies between
+    it and the next one, in turn. Without an escaped quote (a valid request has none) the quotes are
+    found by `find`, else by the possessive `_TOKEN`; both read each byte once."""
+    if b'\\"' in body:
+        for token in _TOKEN.finditer(body):
+            yield token.span()
+        return
+    start = body.find(b'"')
+    while start >= 0:
+        end = body.find(b'"', start + 1)
+        yield start, len(body) if end < 0 else end
+        start = end
+
+
+def _fits(body: bytes, start: int, end: int, allowed: int) -> bool:
+    """Whether the JSON string `body[start:end]` holds at most `allowed` characters other than whitespace
+    once parsed, counted in place: its bytes less its spaces, one for each escape, one more for each
+    escaped line break, tab or form feed, five more for each \\u escape (whatever it stands for). An
+    escape after an escaped backslash (``\\\\n``: a backslash, then an n) is not taken for one. The
+    counts stop once it fits."""
+    left = end - start - body.count(b" ", start, end)
+    backslashes = body.count(b"\\", start, end)
+    pairs = body.count(b"\\\\", start, end) if backslashes else 0
+    left -= backslashes - pairs
+    for letter, weight in ((b"n", 1), (b"r", 1), (b"t", 1), (b"f", 1), (b"u", 5)):
+        if left <= allowed or not backslashes:
+            break
+        escaped = body.count(b"\\" + letter, start, end)
+        if pairs:
+            escaped -= body.count(b"\\\\" + letter, start, end)
+        left -= weight * escaped
+    return left <= allowed
+
+
+def _field_name(body: bytes, name: tuple[int, int] | None, between: tuple[int, int] | None) -> bytes:
+    """The name of the field whose value follows `between`, when `name` is a short string just before."""
+    if name is None or between is None or name[1] - name[0] > _NAME_MAX:
+        return b""
+    if _BEFORE_VALUE.fullmatch(body, *between) is None:
+        return b""
+    return body[name[0] + 1 : name[1]]
+
+
+def oversized_field(body: bytes, fields: Base64Fields) -> SwapError | None:
+    """IMAGE_TOO_LARGE, worded as the decoder words it, for the first string of `body` that holds more
+    characters than its field's base64 may once parsed (whitespace not counted); None when every string
+    fits. Linear in the body, copying none of it."""
+    shortest = _most_characters(min([fields.default, *fields.by_name.values()]))
+    if len(body) <= shortest:
+        return None
+    before: list[tuple[int, int]] = []
+    for start, end in _stretches(body):
+        if end - start > shortest:
+            name = _field_name(body, *(before if len(before) == 2 else (None, None)))
+            limit = fields.limit(name)
+            if not _fits(body, _after_prefix(body, start + 1), end, _most_characters(limit)):
+                return image_too_large(image_label(_ROLES.get(name, "image")), limit)
+        before = [*before[-1:], (start, end)]
+    return None
+
 
 _PARSED_KEY: Final = "parsed_json"
 _MISSING: Final = object()
@@ -39,10 +165,15 @@ def is_json(scope: Scope) -> bool:
     return True
 
 
-def _parse(body: bytes, max_containers: int) -> Any:
-    """The parsed body; ValueError with a sentence for the client when it is not acceptable JSON."""
+def _parse(body: bytes, max_containers: int, fields: Base64Fields | None) -> Any:
+    """The parsed body; ValueError with a sentence for the client when it is not acceptable JSON, the
+    SwapError of a base64 field over its limit (`fields`), found before parsing."""
     if body.count(b"[") + body.count(b"{") > max_containers:
         raise ValueError(f"The request body holds more than {max_containers} JSON arrays and objects.")
+    if body.count(b'"') > 2 * MAX_STRINGS:
+        raise ValueError(f"The request body holds more than {MAX_STRINGS} JSON strings.")
+    if fields is not None and (error := oversized_field(body, fields)) is not None:
+        raise error
     try:
         return json.loads(body)
     except RecursionError as exc:
@@ -55,11 +186,15 @@ def _parse(body: bytes, max_containers: int) -> Any:
         raise ValueError("The request body holds a number too long to read.") from exc
 
 
-async def parse_json_body(scope: Scope, body: bytes, max_containers: int = MAX_CONTAINERS) -> None:
-    """Parse `body` in a worker thread and keep the value for the route; ValueError when it is refused."""
+async def parse_json_body(
+    scope: Scope, body: bytes, fields: Base64Fields | None = None, max_containers: int = MAX_CONTAINERS
+) -> None:
+    """Parse `body` in a worker thread and keep the value for the route; ValueError when it is refused,
+    SwapError (IMAGE_TOO_LARGE) when one of its base64 `fields` is over its limit."""
     if not body:
         return
-    scope.setdefault("state", {})[_PARSED_KEY] = await asyncio.to_thread(_parse, body, max_containers)
+    parsed = await asyncio.to_thread(_parse, body, max_containers, fields)
+    scope.setdefault("state", {})[_PARSED_KEY] = parsed
 
 
 class ParsedJSONRoute(APIRoute):

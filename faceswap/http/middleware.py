@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from faceswap.http.jsonbody import is_json, parse_json_body
+from faceswap.errors import SwapError
+from faceswap.http.jsonbody import Base64Fields, is_json, parse_json_body
 from faceswap.logs import request_id_var
 
 __all__ = ["BodyPolicy", "RequestGuard", "new_request_id"]
@@ -28,6 +29,7 @@ TooLargeBody = Callable[[str, str, int], Answer]
 InvalidBody = Callable[[str, str, str], Answer]
 Unauthorized = Callable[[str, str], Answer]
 Busy = Callable[[str, str], Answer]
+Refused = Callable[[str, str, SwapError], Answer]
 Authorize = Callable[[Scope], bool]
 
 
@@ -71,7 +73,8 @@ def _has_body(scope: Scope) -> bool:
 @dataclass(frozen=True)
 class BodyPolicy:
     """What request bodies may cost: a cap per path (a path not named takes no body), a deadline, and
-    `pending` bytes for all the bodies being received at once (beyond it: `busy`)."""
+    `pending` bytes for all the bodies being received at once (beyond it: `busy`); `fields`: the file
+    limits of a path's base64 fields, judged in the raw JSON before it is parsed (`refused` answers)."""
 
     limits: Mapping[str, int]
     timeout: float
@@ -79,6 +82,8 @@ class BodyPolicy:
     invalid: InvalidBody
     pending: int
     busy: Busy
+    fields: Mapping[str, Base64Fields]
+    refused: Refused
 
 
 class RequestGuard:
@@ -93,7 +98,8 @@ class RequestGuard:
     over the path's cap answers `too_large`, a body that would take the bodies being received past
     `body.pending` bytes answers `busy`, and a body not complete within `body.timeout` seconds or
     not acceptable JSON answers `invalid`; a body cut short by a disconnect is never handed on. A JSON
-    body is parsed off the event loop (jsonbody.py) and the route reads the parsed value.
+    body is parsed off the event loop (jsonbody.py) and the route reads the parsed value; a base64 field
+    over its file limit is answered `refused` (IMAGE_TOO_LARGE) before the parse.
     """
 
     def __init__(
@@ -182,9 +188,11 @@ class RequestGuard:
             return None
         if is_json(scope):
             try:
-                await parse_json_body(scope, body)
+                await parse_json_body(scope, body, self.body.fields.get(path))
             except ValueError as exc:
                 return self.body.invalid(path, request_id, str(exc))
+            except SwapError as exc:
+                return self.body.refused(path, request_id, exc)
         return body
 
 

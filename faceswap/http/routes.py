@@ -15,7 +15,7 @@ from faceswap.config import Settings
 from faceswap.constants import OutputFormat
 from faceswap.errors import ClientGoneError, ErrorCode, SwapError, image_label, image_too_large
 from faceswap.http.errors import ERROR_RESPONSES, request_id_of
-from faceswap.http.jsonbody import ParsedJSONRoute
+from faceswap.http.jsonbody import Base64Fields, ParsedJSONRoute
 from faceswap.provenance.report import ProvenanceInput, ProvenanceReport
 from faceswap.schemas import (
     SOURCES_MAX,
@@ -31,7 +31,14 @@ from faceswap.schemas import (
 )
 from faceswap.service import SwapService
 
-__all__ = ["FIELDS_BYTES", "ImageJSONResponse", "base64_size", "body_limits", "work_router"]
+__all__ = [
+    "FIELDS_BYTES",
+    "ImageJSONResponse",
+    "base64_size",
+    "body_limits",
+    "field_limits",
+    "work_router",
+]
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +154,12 @@ def body_limits(settings: Settings) -> dict[str, int]:
         "/swap/upload": (SOURCES_MAX + 1) * image,
     }
     return {path: min(size + FIELDS_BYTES, settings.max_body_bytes) for path, size in limits.items()}
+
+
+def field_limits(settings: Settings) -> dict[str, Base64Fields]:
+    """The largest file each work route's base64 fields may carry: an image."""
+    image = Base64Fields(settings.max_download_bytes)
+    return {path: image for path in ("/swap", "/runsync", "/faces", "/provenance")}
 
 
 work_router = APIRouter(responses=ERROR_RESPONSES, route_class=ParsedJSONRoute)
