@@ -204,9 +204,15 @@ class SwapService:
         images = await self.resolve_images({"image": (request.image_url, request.image)})
         engine = self.lifecycle.ready_engine()
         trust = list(engine.provenance.trust) if engine is not None else []
-        max_pixels = self.settings.max_pixels
+        settings = self.settings
         report = await self.run_blocking(
-            lambda _: check_file(images["image"], trust, max_pixels=max_pixels), deadline
+            lambda _: check_file(
+                images["image"],
+                trust,
+                max_pixels=settings.max_pixels,
+                max_frame_pixels=settings.max_video_pixels,
+            ),
+            deadline,
         )
         return report.model_copy(update={"request_id": request_id})
 

@@ -24,7 +24,7 @@ from skimage import data as samples
 
 from faceswap.cli import main as cli_main
 from faceswap.config import Settings
-from faceswap.errors import ModelLoadError
+from faceswap.errors import ErrorCode, ModelLoadError, SwapError
 from faceswap.http.app import create_app
 from faceswap.lifecycle import ModelLifecycle
 from faceswap.models.loader import FaceModels
@@ -32,6 +32,7 @@ from faceswap.pipeline.engine import Engine
 from faceswap.pipeline.labels import DIGITAL_SOURCE_TYPE
 from faceswap.pipeline.png import encode_png as write_png
 from faceswap.pipeline.video import VideoLimits, swap_video
+from faceswap.provenance import report as provenance_report
 from faceswap.provenance.credentials import Credentials, Ingredient, build_manifest
 from faceswap.provenance.policy import Provenance
 from faceswap.provenance.report import check_file
@@ -40,6 +41,7 @@ from faceswap.provenance.watermark import embed_watermark, payload_bits, read_wa
 from faceswap.runpod_worker import QueueWorker
 from faceswap.testing.clips import write_clip
 from faceswap.testing.synthetic import draw_faces
+from scripts import hostile_probe
 from tests.conftest import derive, encode_png
 from tests.servers import app_in_thread, wait_ready
 
@@ -369,3 +371,22 @@ def test_a_clip_is_marked_in_its_frames_and_signed_where_c2pa_supports_the_conta
     assert report.media_type == f"video/{kind}"
     assert report.c2pa.present is signed and (report.c2pa.state == "Trusted" or not signed)
     assert report.watermark is not None and report.watermark.output_id == result.output_id
+
+
+def test_a_clips_frames_are_capped_as_the_clip_pipeline_caps_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    converted: list[tuple[int, ...]] = []
+    read = provenance_report._report
+
+    def recorded(frame: np.ndarray) -> provenance_report.WatermarkReport:
+        converted.append(frame.shape)
+        return read(frame)
+
+    monkeypatch.setattr(provenance_report, "_report", recorded)
+    with pytest.raises(SwapError) as caught:
+        check_file(hostile_probe.huge_frame_clip())  # its header says 7680x4320
+    assert caught.value.code is ErrorCode.IMAGE_TOO_LARGE
+    assert "FACESWAP_MAX_VIDEO_PIXELS" in caught.value.message
+    # a header of 320x240, a frame of 8000x4000: neither the stream probe nor the decoder makes its picture
+    assert check_file(hostile_probe.lying_header_clip()).watermark is None
+    assert check_file(hostile_probe.many_tracks_clip(40)).watermark is None  # over MAX_STREAMS: not decoded
+    assert converted == []

@@ -44,6 +44,7 @@ from faceswap.runtime.failpoints import Failpoints
 
 __all__ = [
     "MAX_STREAMS",
+    "PROBE_OPTIONS",
     "ContainerKind",
     "VideoInfo",
     "VideoLimits",
@@ -58,7 +59,7 @@ log = logging.getLogger(__name__)
 ContainerKind = Literal["mp4", "mov", "webm", "matroska", "gif", "webp"]
 MAX_STREAMS = 16
 """Streams a clip may hold in all; FFmpeg reads one past it (``max_streams``), so more is refused unread."""
-_PROBE_OPTIONS = {"codec_whitelist": "none", "max_streams": str(MAX_STREAMS + 1)}
+PROBE_OPTIONS = {"codec_whitelist": "none", "max_streams": str(MAX_STREAMS + 1)}
 """Open a container without opening a decoder: the stream probe reads headers and packets, never pictures."""
 QUEUE_FRAMES = 8
 """Frames (or audio packets) waiting between two stages: the memory bound of the pipeline."""
@@ -219,7 +220,7 @@ def _open(path: Path, role: str) -> tuple[ContainerKind, Any]:
     if kind is None:
         raise _not_a_video(role)
     try:
-        container = av.open(str(path), "r", container_options=dict(_PROBE_OPTIONS))
+        container = av.open(str(path), "r", container_options=dict(PROBE_OPTIONS))
     except (av.FFmpegError, ValueError, OverflowError) as exc:
         log.warning("clip refused: FFmpeg could not open it (%s)", exc)
         raise _not_a_video(role) from exc

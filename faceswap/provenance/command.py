@@ -7,6 +7,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from faceswap.config import Settings
 from faceswap.provenance.report import ProvenanceReport, check_file
 from faceswap.provenance.testcert import make_test_certificate
 
@@ -40,7 +41,10 @@ def run(args: argparse.Namespace) -> int:
         )
         return 0
     trust = [path.read_text() for path in args.trust]
-    report = check_file(args.file, trust)
+    settings = Settings()  # the service's caps: FACESWAP_MAX_PIXELS, FACESWAP_MAX_VIDEO_PIXELS
+    report = check_file(
+        args.file, trust, max_pixels=settings.max_pixels, max_frame_pixels=settings.max_video_pixels
+    )
     sys.stdout.write(report.model_dump_json(indent=2) + "\n" if args.json else describe(report, args.trust))
     return 0
 

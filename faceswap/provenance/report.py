@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from faceswap.errors import ErrorCode, SwapError
 from faceswap.pipeline.decode import decode_image
 from faceswap.pipeline.labels import DIGITAL_SOURCE_TYPE, read_label
-from faceswap.pipeline.video import MEDIA_TYPES, sniff_container
+from faceswap.pipeline.video import MAX_STREAMS, MEDIA_TYPES, PROBE_OPTIONS, sniff_container
 from faceswap.provenance.credentials import SIGNABLE_TYPES, sniff_media_type
 from faceswap.provenance.watermark import SERVICE_ID, read_watermark
 
@@ -91,15 +91,24 @@ class ProvenanceReport(BaseModel):
 
 
 DEFAULT_MAX_PIXELS = 50_000_000  # the service's own default (Settings.max_pixels)
+DEFAULT_MAX_FRAME_PIXELS = 1920 * 1080  # the service's own default (Settings.max_video_pixels)
 
 
 def check_file(
-    data: bytes | Path, trust: list[str] | None = None, *, max_pixels: int = DEFAULT_MAX_PIXELS
+    data: bytes | Path,
+    trust: list[str] | None = None,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_frame_pixels: int = DEFAULT_MAX_FRAME_PIXELS,
 ) -> ProvenanceReport:
     """Everything a file (bytes or a path) carries; `trust`: PEM roots to validate its manifest against.
 
     An image is decoded as the service decodes its inputs, IMAGE_TOO_LARGE over `max_pixels` before any
-    pixel is decoded; one that cannot be decoded (damaged, or no image at all) reports no watermark.
+    pixel is decoded; one that cannot be decoded (damaged, or no image at all) reports no watermark. A
+    clip is opened as the clip pipeline opens it (no picture decoded by the stream probe, at most
+    MAX_STREAMS streams) and its frames capped at `max_frame_pixels` as that pipeline caps them:
+    IMAGE_TOO_LARGE when its header says more, and a frame larger than its header said is refused by
+    the decoder before its picture is allocated (the frames read so far then decide the watermark).
     """
     if isinstance(data, Path):
         with data.open("rb") as stream:
@@ -110,7 +119,7 @@ def check_file(
     is_clip = kind in ("mp4", "mov", "webm", "matroska")
     media_type = sniff_media_type(head) or (MEDIA_TYPES[kind] if kind else None)
     if is_clip:
-        watermark = _read_clip_watermark(data)
+        watermark = _read_clip_watermark(data, max_frame_pixels)
     else:
         if isinstance(data, Path):
             data = data.read_bytes()  # an image: read whole, like the service reads it
@@ -192,12 +201,29 @@ def _read_image_watermark(data: bytes, max_pixels: int) -> WatermarkReport | Non
     return _report(frame)
 
 
-def _read_clip_watermark(data: bytes | Path) -> WatermarkReport | None:
+def _frames_too_large(width: int, height: int, max_pixels: int) -> SwapError:
+    return SwapError(
+        ErrorCode.IMAGE_TOO_LARGE,
+        f"The clip's frames are {width}x{height} pixels, more than the {max_pixels:,} pixels allowed "
+        "(FACESWAP_MAX_VIDEO_PIXELS); send a smaller clip.",
+    )
+
+
+def _read_clip_watermark(data: bytes | Path, max_pixels: int) -> WatermarkReport | None:
     source: Any = io.BytesIO(data) if isinstance(data, bytes) else str(data)
     best: WatermarkReport | None = None
     try:
-        with av.open(source) as container:
-            for number, frame in enumerate(container.decode(video=0)):
+        with av.open(source, container_options=dict(PROBE_OPTIONS)) as container:
+            if not container.streams.video or len(container.streams) > MAX_STREAMS:
+                return None
+            video = container.streams.video[0]
+            width, height = video.codec_context.width, video.codec_context.height
+            if width * height > max_pixels:
+                raise _frames_too_large(width, height, max_pixels)
+            video.codec_context.options = {"max_pixels": str(max_pixels)}
+            for number, frame in enumerate(container.decode(video)):
+                if frame.width * frame.height > max_pixels:  # a decoder that ignores max_pixels
+                    raise _frames_too_large(frame.width, frame.height, max_pixels)
                 report = _report(frame.to_ndarray(format="bgr24"))
                 if best is None or report.score > best.score:
                     best = report
