@@ -77,6 +77,16 @@ def test_time_lent_to_requests_is_not_counted_against_the_estimate() -> None:
     assert not deadline.passed
 
 
+def test_time_lent_before_the_charge_does_not_extend_the_estimate() -> None:
+    deadline = Deadline(1000.0, per_run=1.0, floor=0.0)
+    with deadline.lent():
+        time.sleep(0.05)  # the estimate starts at the charge: this time is already behind it
+    before = time.monotonic()
+    deadline.charge(50)
+    after = time.monotonic()
+    assert before + 100.0 <= deadline.due <= after + 100.0
+
+
 def test_a_requests_deadline_is_not_moved_by_a_charge() -> None:
     deadline = Deadline(100.0)
     deadline.charge(10**6)

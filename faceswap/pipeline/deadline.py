@@ -80,13 +80,15 @@ class Deadline:
 
     @contextmanager
     def lent(self) -> Iterator[None]:
-        """Time spent inside is not counted against the estimate (the slot was lent to a request)."""
+        """Time spent inside is not counted against the estimate (the slot was lent to a request); time
+        lent before the charge is not added to it, since the estimate only starts at the charge."""
         started = time.monotonic()
         try:
             yield
         finally:
             with self._lock:
-                self._lent += time.monotonic() - started
+                if self._charged_at is not None:
+                    self._lent += max(0.0, time.monotonic() - max(started, self._charged_at))
 
     @property
     def estimate_seconds(self) -> float | None:
