@@ -45,6 +45,16 @@ def test_an_honest_field_at_the_limit_passes_as_the_decoder_takes_it(line_break:
     assert decoder_verdict(raw, "target_image") is None
 
 
+@pytest.mark.parametrize(
+    "leading", [b" ", b"\\n", b"\\r\\n  ", b"\\u0020"], ids=["space", "lf", "crlf", "unicode"]
+)
+def test_space_before_a_data_prefix_is_skipped_as_the_decoder_skips_it(leading: bytes) -> None:
+    text = base64.b64encode(os.urandom(LIMIT))
+    raw = body("target_image", leading + b"data:image/png;base64," + text)
+    assert decoder_verdict(raw, "target_image") is None
+    assert oversized_field(raw, FIELDS) is None
+
+
 def test_a_field_just_over_the_limit_is_refused_in_the_decoders_words() -> None:
     raw = body("target_image", wrapped(LIMIT + 4))
     error = oversized_field(raw, FIELDS)

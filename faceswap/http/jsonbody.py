@@ -48,6 +48,8 @@ _TOKEN: Final = re.compile(rb'"(?:[^"\\]++|\\.)*+', re.DOTALL)
 turn; possessive, so each byte is read once."""
 _BEFORE_VALUE: Final = re.compile(rb'"\s*:\s*\[?\s*')
 """What lies between a field's name and its string value (or its list's first one)."""
+_LEADING_SPACE: Final = re.compile(rb"(?: |\\[nrtf]|\\u00(?:0[9aAbBcCdD]|20))*+")
+"""Whitespace at a string's start as JSON writes it: spaces, escaped line breaks, tabs, form feeds."""
 _NAME_MAX: Final = 64
 _PREFIX_WITHIN: Final = 256
 """Characters a data: prefix may take (as the decoder allows), not counted as base64."""
@@ -81,7 +83,10 @@ def _most_characters(limit: int) -> int:
 
 
 def _after_prefix(body: bytes, start: int) -> int:
-    """Where the base64 of the string starting at `start` begins: after its data: prefix, if it has one."""
+    """Where the base64 of the string starting at `start` begins: after its data: prefix, if it has one
+    (the decoder looks for it after any leading whitespace, so the first `_PREFIX_WITHIN` bytes of that
+    are skipped first: a longer run is read no further)."""
+    start = _LEADING_SPACE.match(body, start, start + _PREFIX_WITHIN).end()  # type: ignore[union-attr]
     if body[start : start + 5].lower() == b"data:":
         comma = body.find(b",", start, start + _PREFIX_WITHIN)
         return start if comma < 0 else comma + 1
