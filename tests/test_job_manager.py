@@ -15,7 +15,8 @@ from faceswap.config import Settings
 from faceswap.errors import ErrorCode, SwapError
 from faceswap.fetch import ImageFetcher
 from faceswap.jobs import JobInput, JobManager
-from faceswap.jobs.models import JobRecord
+from faceswap.jobs import manager as job_manager
+from faceswap.jobs.models import ACTIVE_STATES, JobRecord
 from faceswap.jobs.sqlite_store import SQLiteJobStore
 from faceswap.lifecycle import ModelLifecycle
 from faceswap.runtime.failpoints import Failpoints
@@ -160,6 +161,37 @@ def test_a_job_given_up_at_start_tells_its_webhook(settings: Settings, image_hos
         assert "send it again" in payload["error"]["message"]
 
     run(settings, scenario)
+
+
+def test_a_job_ending_during_a_lease_renewal_shows_its_end_only_once_stored(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(job_manager, "TICK", 0.01)
+    before_finish: list[tuple[str, bool]] = []
+
+    async def scenario(jobs: JobManager) -> None:
+        renew, finish = jobs.store.renew, jobs.store.finish
+
+        async def overtaken_renew(job_id: str, owner: str, lease_seconds: float) -> bool:
+            kept = await renew(job_id, owner, lease_seconds)
+            running = jobs._running.get(job_id)
+            while running is not None and running.record.state in ACTIVE_STATES:
+                await asyncio.sleep(0.005)  # the job ends while its lease is being renewed
+            return kept
+
+        async def watched_finish(record: JobRecord) -> None:
+            status = await jobs.get(record.id)
+            before_finish.append((status.status, await jobs.store.request(record.id) is not None))
+            await finish(record)
+
+        monkeypatch.setattr(jobs.store, "renew", overtaken_renew)
+        monkeypatch.setattr(jobs.store, "finish", watched_finish)
+        status = await jobs.submit(JobInput(source_image=SOURCE, target_image=SOURCE))
+        assert (await jobs.wait(status.id)).status == "succeeded"
+
+    run(derive(settings), scenario)
+    ((shown, request_kept),) = before_finish
+    assert request_kept and shown in ACTIVE_STATES, "the end shows only once the store holds it"
 
 
 def test_a_job_waiting_for_its_slot_says_queued(settings: Settings, clip: str) -> None:

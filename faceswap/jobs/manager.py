@@ -314,9 +314,11 @@ class JobManager:
                     if not kept and running.task is not None:
                         log.info("job %s was cancelled or taken elsewhere; stopping it", job_id)
                         running.task.cancel()
-                    elif running.record.progress != running.saved:
+                    elif job_id in self._running and running.record.progress != running.saved:
+                        # A copy taken while the job still runs: one that ended during the renewal is
+                        # left to `finish`, its end never written before its request is removed.
                         running.saved = dict(running.record.progress)
-                        await self.store.save(running.record)
+                        await self.store.save(replace(running.record, progress=dict(running.saved)))
                 except Exception:
                     log.exception("the job store did not answer; trying again")
 
