@@ -76,6 +76,23 @@ def test_an_escaped_backslash_is_not_taken_for_a_line_break() -> None:
     assert oversized_field(raw, FIELDS) is not None
 
 
+class CountedBytes(bytes):
+    """A body that notes each sequence counted in it."""
+
+    counted: list[bytes]
+
+    def count(self, sub: bytes, *span: int) -> int:  # type: ignore[override]
+        self.counted.append(sub)
+        return super().count(sub, *span)
+
+
+def test_a_field_of_escaped_backslashes_is_refused_without_a_count_per_escape_letter() -> None:
+    raw = CountedBytes(body("target_image", b"\\\\" * (4 * LIMIT)))
+    raw.counted = []
+    assert oversized_field(raw, FIELDS) is not None
+    assert raw.counted == [b" ", b"\\", b"\\\\"], "no escape can bring it under: each letter is not counted"
+
+
 def test_each_field_has_its_own_limit_and_name() -> None:
     clip = wrapped(2 * LIMIT)
     assert oversized_field(body("target_video", clip), FIELDS) is None

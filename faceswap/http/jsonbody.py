@@ -50,6 +50,10 @@ _BEFORE_VALUE: Final = re.compile(rb'"\s*:\s*\[?\s*')
 """What lies between a field's name and its string value (or its list's first one)."""
 _LEADING_SPACE: Final = re.compile(rb"(?: |\\[nrtf]|\\u00(?:0[9aAbBcCdD]|20))*+")
 """Whitespace at a string's start as JSON writes it: spaces, escaped line breaks, tabs, form feeds."""
+_ESCAPE_WEIGHTS: Final = ((b"n", 1), (b"r", 1), (b"t", 1), (b"f", 1), (b"u", 5))
+"""The escapes that stand for fewer characters than they take, with the characters each takes beyond
+its backslash (a line break first: the usual one)."""
+_MOST_PER_ESCAPE: Final = max(weight for _, weight in _ESCAPE_WEIGHTS)
 _NAME_MAX: Final = 64
 _PREFIX_WITHIN: Final = 256
 """Characters a data: prefix may take (as the decoder allows), not counted as base64."""
@@ -113,18 +117,23 @@ def _fits(body: bytes, start: int, end: int, allowed: int) -> bool:
     once parsed, counted in place: its bytes less its spaces, one for each escape, one more for each
     escaped line break, tab or form feed, five more for each \\u escape (whatever it stands for). An
     escape after an escaped backslash (``\\\\n``: a backslash, then an n) is not taken for one. The
-    counts stop once it fits."""
+    counts stop once it fits, or once even every escape left counted at the most it can take would leave
+    too many (a string of escaped backslashes is refused without a count per letter)."""
     left = end - start - body.count(b" ", start, end)
     backslashes = body.count(b"\\", start, end)
     pairs = body.count(b"\\\\", start, end) if backslashes else 0
     left -= backslashes - pairs
-    for letter, weight in ((b"n", 1), (b"r", 1), (b"t", 1), (b"f", 1), (b"u", 5)):
+    escapes = backslashes - 2 * pairs  # escapes other than an escaped backslash, at most
+    for letter, weight in _ESCAPE_WEIGHTS:
         if left <= allowed or not backslashes:
             break
+        if left - _MOST_PER_ESCAPE * escapes > allowed:
+            return False
         escaped = body.count(b"\\" + letter, start, end)
-        if pairs:
+        if escaped and pairs:
             escaped -= body.count(b"\\\\" + letter, start, end)
         left -= weight * escaped
+        escapes -= escaped
     return left <= allowed
 
 
