@@ -31,7 +31,7 @@ from typing import Any
 from faceswap.errors import ErrorCode, SwapError, is_disk_full, storage_full
 from faceswap.jobs.delivery import upload_result
 from faceswap.jobs.files import JobFiles
-from faceswap.jobs.models import ACTIVE_STATES, JobInput, JobRecord, JobResult, JobStatus
+from faceswap.jobs.models import JobInput, JobRecord, JobResult, JobStatus
 from faceswap.jobs.run import run_job
 from faceswap.jobs.store import JobStore
 from faceswap.jobs.webhook import send_webhook
@@ -189,9 +189,6 @@ class JobManager:
         running = self._running.get(job_id)
         if running is not None:
             record = running.record
-            if record.state not in ACTIVE_STATES:
-                # A job's end shows once the store holds it (its request gone, its place freed).
-                record = replace(record, state="running", result=None, error=None)
         return await self._with_inline(record.status(), record)
 
     async def _with_inline(self, status: JobStatus, record: JobRecord) -> JobStatus:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -156,7 +156,14 @@ class JobRecord:
     @classmethod
     def from_json(cls, text: str | bytes) -> JobRecord:
         """A record from `to_json`'s text."""
-        return cls(**json.loads(text))
+        return cls.from_fields(json.loads(text))
+
+    @classmethod
+    def from_fields(cls, values: dict[str, Any]) -> JobRecord:
+        """A record from its fields; a field this version does not know (written by a newer replica during a
+        rolling deploy, or before a rollback) is left out."""
+        known = {item.name for item in fields(cls)}
+        return cls(**{name: value for name, value in values.items() if name in known})
 
     def status(self) -> JobStatus:
         """What GET /jobs/{id} shows (the inline base64 is added by the manager, from the file)."""

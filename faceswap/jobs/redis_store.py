@@ -167,7 +167,8 @@ class RedisJobStore:
         owner = fields.get(b"owner", b"").decode() or None
         state = fields[b"state"].decode()
         attempts = int(fields.get(b"attempts", b"0"))
-        return JobRecord(id=job_id, state=state, owner=owner, attempts=attempts, **data)  # type: ignore[arg-type]
+        stored = {"id": job_id, "state": state, "owner": owner, "attempts": attempts}
+        return JobRecord.from_fields({**data, **stored})
 
     @_reachable
     async def request(self, job_id: str) -> bytes | None:
