@@ -14,8 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from faceswap import __version__
 from faceswap.errors import ErrorCode, ModelLoadError, SwapError
@@ -208,8 +206,14 @@ def build_manifest(swapper: str, *, opened: bool, watermark: str | None) -> dict
 
 
 def _algorithm(key: bytes) -> c2pa.C2paSigningAlg:
-    """The signing algorithm that fits the private key (ES256/384/512 by curve, PS256 for RSA, Ed25519)."""
+    """The signing algorithm that fits the private key (ES256/384/512 by curve, PS256 for RSA, Ed25519).
+
+    cryptography is imported here, by the services that sign: imported with this module, it cost every
+    worker about 9 MB of resident memory (its Rust extension and OpenSSL) whether it signed or not.
+    """
     import c2pa
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
     try:
         private = load_pem_private_key(key, password=None)
