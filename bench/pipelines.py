@@ -107,8 +107,11 @@ class Ours:
         self.engines: dict[int, Engine] = {}
 
     def session_names(self) -> list[tuple[ort.InferenceSession, str]]:
-        """The swapper's session (made from a derived copy on the CPU, FP16 on CUDA): inswapper_128.onnx."""
-        return [(self.models.swapper.session, Path(SWAPPER.path).name)]
+        """The swapper's session (made from a derived copy on the CPU, FP16 on CUDA) and, when it runs in two
+        halves, its second: inswapper_128.onnx."""
+        swapper = self.models.swapper
+        sessions = [swapper.session] if swapper.tail is None else [swapper.session, swapper.tail]
+        return [(session, Path(SWAPPER.path).name) for session in sessions]
 
     def engine(self, max_dimension: int) -> Engine:
         """The engine for images fitted to `max_dimension`, made on first use."""

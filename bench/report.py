@@ -706,8 +706,9 @@ def _method(results: Results) -> list[str]:
         "(what those workers pin) does; 2.1's default runs a second detection at 128 on every image. For "
         "the same reason the detector is one dynamic session (`static_shape_sessions=False`), as in 0.7.x.",
         "- **Ours**: the service as it ships, nothing added by the harness: `load_models` "
-        "(detector, recognizer and swapper only; the swapper as a plain ONNX Runtime session, on the CPU "
-        "from its optimized copy in `<model_dir>/.cache`, `emap` read straight from the file; the C heap "
+        "(detector, recognizer and swapper only; the swapper as plain ONNX Runtime sessions, on the CPU "
+        "from its optimized copy in `<model_dir>/.cache` cut in two at the decoder, `emap` read straight "
+        "from the file; the C heap "
         "trimmed after loading) and `Engine` over those models, default settings (images "
         "fitted to 1024; 4000 for the full-resolution scenario), PNG through its encoder (ISA-L "
         "deflate over strips on every core, level 2, with the AI label) and "

@@ -52,6 +52,7 @@ from faceswap.models.registry import (
     ModelSpec,
 )
 from faceswap.models.scrfd import Scrfd
+from faceswap.models.split import split_at_decoder, split_halves
 from faceswap.runtime.cpus import quota_bound_cpus
 from faceswap.runtime.memory import is_out_of_memory, map_large_allocations, release_free_heap
 from faceswap.runtime.nvidia import preload_cuda_libraries
@@ -82,11 +83,16 @@ _EXTERNAL_WEIGHTS = "session.optimized_model_external_initializers"
 
 @dataclass
 class Swapper:
-    """What a swap uses of inswapper_128: its session, the session's input names and emap."""
+    """What a swap uses of inswapper_128: its session, the session's input names and emap.
+
+    On the CPU, `session` may be the first half of the model and `tail` the second, which reads the first
+    half's one output (faceswap.models.split); `tail` is None when `session` is the whole model.
+    """
 
     session: ort.InferenceSession
     input_names: list[str]
     emap: np.ndarray
+    tail: ort.InferenceSession | None = None
 
 
 @dataclass(frozen=True)
@@ -342,33 +348,44 @@ def load_cpu_swapper(settings: Settings) -> Swapper:
 def optimized_swapper_copy(settings: Settings) -> Path | None:
     """The CPU provider's optimized copy of the swapper, made now if missing (None: none can be made)."""
     plan = _Plan((CPU_PROVIDER,), ({},), strict=False)
-    return _optimized_copy(settings.model_dir / SWAPPER.path, cache_dir(settings.model_dir), plan, settings)
+    return _optimized_copy(
+        settings.model_dir / SWAPPER.path, cache_dir(settings.model_dir), plan, settings, split=True
+    )
 
 
 def _load_swapper(model_dir: Path, plan: _Plan, settings: Settings) -> Swapper:
-    """The swapper's session (on the CPU, from its optimized copy) and emap, read without INSwapper."""
+    """The swapper's session (on the CPU, from its optimized copy: its two halves when it has them) and
+    emap, read without INSwapper."""
     path = model_dir / SWAPPER.path
     options = session_options(settings.intra_op_threads)
     source = (
-        _optimized_copy(path, cache_dir(model_dir), plan, settings)
+        _optimized_copy(path, cache_dir(model_dir), plan, settings, split=True)
         if plan.providers[0] == CPU_PROVIDER
         else None
     )
     if source is not None:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    try:
-        session = ort.InferenceSession(
-            str(source or path),
+    halves = split_halves(source) if source is not None else None
+
+    def session_of(model: Path) -> ort.InferenceSession:
+        return ort.InferenceSession(
+            str(model),
             sess_options=options,
             providers=list(plan.providers),
             provider_options=list(plan.options),
         )
+
+    try:
+        if halves is not None:
+            session, tail = session_of(halves[0]), session_of(halves[1])
+        else:
+            session, tail = session_of(source or path), None
         emap = last_initializer(path)
     # ONNX Runtime's errors derive from Exception only; a malformed file raises ValueError.
     except Exception as exc:
         log.exception("loading %s failed", SWAPPER.path)
         raise _load_failure(SWAPPER, exc) from exc
-    return Swapper(session, [value.name for value in session.get_inputs()], emap)
+    return Swapper(session, [value.name for value in session.get_inputs()], emap, tail)
 
 
 def _cpu_model() -> str:
@@ -379,8 +396,11 @@ def _cpu_model() -> str:
     return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "")
 
 
-def _optimized_copy(path: Path, directory: Path, plan: _Plan, settings: Settings) -> Path | None:
-    """ONNX Runtime's fully optimized graph of `path`, weights in a file beside it, made once per key.
+def _optimized_copy(
+    path: Path, directory: Path, plan: _Plan, settings: Settings, *, split: bool = False
+) -> Path | None:
+    """ONNX Runtime's fully optimized graph of `path`, weights in a file beside it, made once per key;
+    with `split`, also its two halves at the decoder when it parts there (faceswap.models.split).
 
     With every optimisation on, ONNX Runtime spends seconds on each start rewriting the 528 MiB swapper
     (NCHWc layout, weight reordering); a session made from this copy with optimisations off skips that
@@ -392,7 +412,16 @@ def _optimized_copy(path: Path, directory: Path, plan: _Plan, settings: Settings
     if not private_dir(directory):
         return None
     signature = file_signature(path)
-    identity = (path.name, signature.size, signature.mtime_ns, ort.__version__, plan.providers, _cpu_model())
+    identity: tuple[object, ...] = (
+        path.name,
+        signature.size,
+        signature.mtime_ns,
+        ort.__version__,
+        plan.providers,
+        _cpu_model(),
+    )
+    if split:
+        identity += ("split at the decoder",)
     key = hashlib.blake2b(repr(identity).encode(), digest_size=8).hexdigest()
     folder = directory / f"optimized-{key}"
     if verified_folder(folder):
@@ -412,6 +441,8 @@ def _optimized_copy(path: Path, directory: Path, plan: _Plan, settings: Settings
             providers=list(plan.providers),
             provider_options=list(plan.options),
         )
+        if split:
+            split_at_decoder(scratch / "model.onnx")
         publish_folder(scratch, folder)
         published = True
     # ONNX Runtime's errors derive from Exception only; a full or read-only disk raises OSError; when

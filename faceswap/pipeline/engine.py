@@ -607,7 +607,7 @@ class Engine:
 
         def swap_tile(model: Swapper, tile: Frame, options: ort.RunOptions | None) -> Frame:
             checkpoint()
-            return swap_crop(model.session, model.input_names, tile, source, options)
+            return swap_crop(model.session, model.input_names, tile, source, options, model.tail)
 
         def run_tile(tile: Frame, options: ort.RunOptions | None) -> Frame:
             checkpoint()

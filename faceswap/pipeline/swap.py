@@ -28,17 +28,23 @@ def swap_crop(
     crop: Frame,
     latent: np.ndarray,
     run_options: ort.RunOptions | None = None,
+    tail: ort.InferenceSession | None = None,
 ) -> Frame:
-    """Run the swapper on a 128x128 BGR crop; returns the swapped crop, BGR uint8.
+    """Run the swapper on a 128x128 BGR crop; returns the swapped crop, BGR uint8. With `tail`, `session`
+    is the model's first half and `tail` its second (faceswap.models.split: CPU sessions only).
 
     Through IO binding, with the output allocated on the session's own device: on CUDA that spares
     ONNX Runtime a synchronising copy per run (3.1 to 2.8 ms per forward on an H200, gpu.md).
     """
     blob = np.ascontiguousarray(crop[:, :, ::-1].transpose(2, 0, 1)[None], dtype=np.float32)
     blob *= 1.0 / 255.0
+    feeds = {input_names[0]: blob, input_names[1]: np.ascontiguousarray(latent, dtype=np.float32)}
+    if tail is not None:
+        (middle,) = session.run(None, feeds, run_options)
+        session, feeds = tail, {tail.get_inputs()[0].name: middle}
     binding = session.io_binding()
-    binding.bind_cpu_input(input_names[0], blob)
-    binding.bind_cpu_input(input_names[1], np.ascontiguousarray(latent, dtype=np.float32))
+    for name, value in feeds.items():
+        binding.bind_cpu_input(name, value)
     device = "cuda" if session.get_providers()[0] == CUDA_PROVIDER else "cpu"
     binding.bind_output(session.get_outputs()[0].name, device)
     session.run_with_iobinding(binding, run_options)
