@@ -7,8 +7,9 @@ Prints, per variant, the median wall time of a forward, its median process CPU t
 process, ONNX Runtime's included: what a busy machine cannot inflate, though threads that spin while they
 wait add to it) and how far the resident-memory peak of its forwards rose above the memory before them.
 
-Variants: ``shipped`` is the service's swapper session (faceswap.models.loader: its optimized copy loaded
-with graph optimisations off, CPU arena and memory patterns off, spinning stopped after each run, threads
+Variants: ``shipped`` is the service's swapper (faceswap.models.loader: its optimized copy, in two sessions
+cut at the decoder (faceswap.models.split), loaded with graph optimisations off, CPU arena and memory
+patterns off, spinning stopped after each run, threads
 from the CPU quota, IO binding, C allocations of 1 MiB or more mapped: faceswap.runtime.memory); each other
 variant changes one thing of it; ``reference`` is a session as
 insightface's INSwapper makes it (every default, ``session.run``).
@@ -34,6 +35,7 @@ from faceswap.config import Settings
 from faceswap.constants import CPU_PROVIDER
 from faceswap.models.loader import optimized_swapper_copy, session_options
 from faceswap.models.registry import SWAPPER
+from faceswap.models.split import split_halves
 from faceswap.pipeline.swap import swap_crop
 from faceswap.runtime.memory import MAPPED_ALLOCATION_BYTES, map_large_allocations
 
@@ -69,11 +71,16 @@ def _all(options: ort.SessionOptions) -> None:
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
 
 
+def _no_reuse(options: ort.SessionOptions) -> None:
+    options.enable_mem_reuse = False
+
+
 @dataclass(frozen=True)
 class Variant:
     """One session setting changed from the shipped one."""
 
     optimized_copy: bool = True
+    halves: bool = True
     tweak: Tweak | None = None
     io_binding: bool = True
     mapped_from: int = MAPPED_ALLOCATION_BYTES
@@ -82,6 +89,8 @@ class Variant:
 
 VARIANTS = {
     "shipped": Variant(),
+    "one session (the whole optimized copy)": Variant(halves=False),
+    "one session with buffer reuse off": Variant(halves=False, tweak=_no_reuse),
     "arena on": Variant(tweak=_arena_on),
     "memory patterns on": Variant(tweak=_patterns_on),
     "spinning kept after runs": Variant(tweak=_spinning_kept),
@@ -97,28 +106,39 @@ VARIANTS = {
 """What each variant changes (the reference keeps glibc's defaults: its threshold rises to 32 MiB)."""
 
 
-def _session(model: Path, copy: Path | None, spec: Variant, threads: int) -> ort.InferenceSession:
+Sessions = tuple[ort.InferenceSession, ort.InferenceSession | None]
+"""A variant's session and, when the model runs in two halves, the second."""
+
+
+def _sessions(model: Path, copy: Path | None, spec: Variant, threads: int) -> Sessions:
     use_copy, tweak = spec.optimized_copy, spec.tweak
     if copy is None and use_copy:
         raise SystemExit("no optimized copy of the swapper could be made")
     if spec.reference:
-        return ort.InferenceSession(str(model), providers=[CPU_PROVIDER])
+        return ort.InferenceSession(str(model), providers=[CPU_PROVIDER]), None
     options = session_options(threads)
     if use_copy:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     if tweak is not None:
         tweak(options)
-    return ort.InferenceSession(str(copy if use_copy else model), options, providers=[CPU_PROVIDER])
+    halves = split_halves(copy) if copy is not None and use_copy and spec.halves else None
+    if halves is not None:
+        head, tail = (ort.InferenceSession(str(half), options, providers=[CPU_PROVIDER]) for half in halves)
+        return head, tail
+    return ort.InferenceSession(str(copy if use_copy else model), options, providers=[CPU_PROVIDER]), None
 
 
-def _forward(session: ort.InferenceSession, spec: Variant, crop: np.ndarray, latent: np.ndarray) -> None:
+def _forward(sessions: Sessions, spec: Variant, crop: np.ndarray, latent: np.ndarray) -> None:
     map_large_allocations(spec.mapped_from)
+    session, tail = sessions
     names = [value.name for value in session.get_inputs()]
     if spec.io_binding:
-        swap_crop(session, names, crop, latent)
+        swap_crop(session, names, crop, latent, tail=tail)
         return
     blob = np.ascontiguousarray(crop[:, :, ::-1].transpose(2, 0, 1)[None], dtype=np.float32) / 255.0
-    session.run(None, {names[0]: blob, names[1]: latent})
+    outputs = session.run(None, {names[0]: blob, names[1]: latent})
+    if tail is not None:
+        tail.run(None, {tail.get_inputs()[0].name: outputs[0]})
 
 
 def _timed(run: Callable[[], None]) -> tuple[float, float, float]:
@@ -143,7 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = Settings(model_dir=pack.directory, providers="cpu", intra_op_threads=args.threads)
     copy = optimized_swapper_copy(settings)
     chosen = {name: spec for name, spec in VARIANTS.items() if not args.only or name in args.only.split(",")}
-    sessions = {name: _session(model, copy, spec, args.threads) for name, spec in chosen.items()}
+    sessions = {name: _sessions(model, copy, spec, args.threads) for name, spec in chosen.items()}
     rng = np.random.default_rng(0)
     crop = rng.integers(0, 256, (128, 128, 3), dtype=np.uint8)
     latent = rng.standard_normal((1, 512)).astype(np.float32)
