@@ -37,6 +37,7 @@ from faceswap.provenance.credentials import Credentials, Ingredient, build_manif
 from faceswap.provenance.policy import Provenance
 from faceswap.provenance.report import check_file
 from faceswap.provenance.testcert import SigningCertificate, make_test_certificate
+from faceswap.provenance.watermark import _tile as watermark_tile
 from faceswap.provenance.watermark import embed_watermark, payload_bits, read_watermark
 from faceswap.runpod_worker import QueueWorker
 from faceswap.testing.clips import write_clip
@@ -127,6 +128,16 @@ def test_the_watermark_survives_a_metadata_strip_and_jpeg_resave_of_a_swap_outpu
     assert report.watermark is not None and report.watermark.output_id == result.output_id
     for attack in (jpeg, half, crop_tenth):
         assert read_watermark(attack(pixels)).output_id == result.output_id
+
+
+def test_the_mark_adds_its_rounded_tile_saturated_to_every_channel() -> None:
+    frame = np.random.default_rng(3).integers(0, 256, (300, 200, 3), dtype=np.uint8)
+    frame[:40], frame[40:80] = 255, 0
+    marked = embed_watermark(frame, "0a1b2c3d")
+    tile = np.rint(watermark_tile(payload_bits("0a1b2c3d")))
+    pattern = np.tile(tile, (300 // 64 + 1, 200 // 64 + 1))[:300, :200, None]
+    assert np.array_equal(marked, np.clip(frame.astype(np.float32) + pattern, 0, 255).astype(np.uint8))
+    assert np.abs(tile).max() >= 1, "the tile changes pixels"
 
 
 @pytest.mark.parametrize("name", [*PHOTOS, "brick", "grass", "coins"])

@@ -122,10 +122,17 @@ def embed_watermark(frame: Frame, output_id: str, service_id: int = SERVICE_ID) 
     height, width = frame.shape[:2]
     if min(height, width) < MIN_SIDE:
         return frame.copy()
-    tile = _tile(payload_bits(output_id, service_id))
-    pattern = np.tile(tile, (height // TILE + 1, width // TILE + 1))[:height, :width]
-    marked = frame.astype(np.float32) + pattern[:, :, None]
-    return np.clip(np.rint(marked), 0, 255).astype(np.uint8)
+    # The frame is whole numbers, so rounding the tile first gives the same pixels; saturating uint8 adds
+    # then never widen the frame (a float copy of a 12 MP frame took a second).
+    steps = np.rint(_tile(payload_bits(output_id, service_id)))
+    repeats = (height // TILE + 1, width // TILE + 1) + (1,) * (frame.ndim - 2)
+    marked = frame
+    for part, apply in ((np.maximum(steps, 0), cv2.add), (np.maximum(-steps, 0), cv2.subtract)):
+        cells = part.astype(np.uint8)
+        if frame.ndim == 3:
+            cells = np.repeat(cells[:, :, None], frame.shape[2], axis=2)
+        marked = apply(marked, np.ascontiguousarray(np.tile(cells, repeats)[:height, :width]))
+    return marked
 
 
 def read_watermark(frame: Frame) -> WatermarkReading:
