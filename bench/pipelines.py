@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Protocol
 import onnxruntime as ort
 
 from faceswap.constants import CPU_PROVIDER, CUDA_PROVIDER
-from faceswap.models.registry import SWAPPER
+from faceswap.models.registry import DETECTOR, RECOGNIZER, SWAPPER
 
 if TYPE_CHECKING:
     from faceswap.models.loader import FaceModels
@@ -107,11 +107,16 @@ class Ours:
         self.engines: dict[int, Engine] = {}
 
     def session_names(self) -> list[tuple[ort.InferenceSession, str]]:
-        """The swapper's session (made from a derived copy on the CPU, FP16 on CUDA) and, when it runs in two
-        halves, its second: inswapper_128.onnx."""
+        """Every session under its model's file name, as they are made from derived copies (optimized on the
+        CPU, FP16 on CUDA): the detector's, the recognizer's, and the swapper's (both halves when it runs in
+        two)."""
         swapper = self.models.swapper
         sessions = [swapper.session] if swapper.tail is None else [swapper.session, swapper.tail]
-        return [(session, Path(SWAPPER.path).name) for session in sessions]
+        return [
+            (self.models.detector.session, Path(DETECTOR.path).name),
+            (self.models.recognizer.session, Path(RECOGNIZER.path).name),
+            *((session, Path(SWAPPER.path).name) for session in sessions),
+        ]
 
     def engine(self, max_dimension: int) -> Engine:
         """The engine for images fitted to `max_dimension`, made on first use."""

@@ -209,13 +209,16 @@ def test_forward_clock_times_each_model_file(pack: Pack) -> None:
     assert list(clock.by_model()) == ["stands-for.onnx"]
 
 
-def test_our_swappers_forwards_count_under_the_swappers_file_name(pack: Pack) -> None:
+def test_our_forwards_count_under_each_models_file_name(pack: Pack) -> None:
     pipeline = load_pipeline(OURS, pack.directory, "cpu")
     assert isinstance(pipeline, Ours)
-    swapper = pipeline.models.swapper
+    models = pipeline.models
+    swapper = models.swapper
     # The stand-in's optimized copy runs in two halves (faceswap.models.split).
     assert swapper.tail is not None
     assert pipeline.session_names() == [
+        (models.detector.session, "det_10g.onnx"),
+        (models.recognizer.session, "w600k_r50.onnx"),
         (swapper.session, "inswapper_128.onnx"),
         (swapper.tail, "inswapper_128.onnx"),
     ]
