@@ -122,16 +122,24 @@ def embed_watermark(frame: Frame, output_id: str, service_id: int = SERVICE_ID) 
     height, width = frame.shape[:2]
     if min(height, width) < MIN_SIDE:
         return frame.copy()
-    # The frame is whole numbers, so rounding the tile first gives the same pixels; saturating uint8 adds
-    # then never widen the frame (a float copy of a 12 MP frame took a second).
+    # The frame is whole numbers, so rounding the tile first gives the same pixels; saturating uint8 adds,
+    # one band of tile rows at a time, never widen or copy the whole frame (a float copy of a 12 MP frame
+    # took a second).
     steps = np.rint(_tile(payload_bits(output_id, service_id)))
-    repeats = (height // TILE + 1, width // TILE + 1) + (1,) * (frame.ndim - 2)
-    marked = frame
-    for part, apply in ((np.maximum(steps, 0), cv2.add), (np.maximum(-steps, 0), cv2.subtract)):
+    repeats = (1, width // TILE + 1) + (1,) * (frame.ndim - 2)
+    bands = []
+    for part in (np.maximum(steps, 0), np.maximum(-steps, 0)):
         cells = part.astype(np.uint8)
         if frame.ndim == 3:
             cells = np.repeat(cells[:, :, None], frame.shape[2], axis=2)
-        marked = apply(marked, np.ascontiguousarray(np.tile(cells, repeats)[:height, :width]))
+        bands.append(np.ascontiguousarray(np.tile(cells, repeats)[:, :width]))
+    raised, lowered = bands
+    marked = np.empty_like(frame)
+    for top in range(0, height, TILE):
+        rows = min(TILE, height - top)
+        band = marked[top : top + rows]
+        cv2.add(frame[top : top + rows], raised[:rows], dst=band)
+        cv2.subtract(band, lowered[:rows], dst=band)
     return marked
 
 
