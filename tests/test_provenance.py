@@ -138,6 +138,9 @@ def test_the_mark_adds_its_rounded_tile_saturated_to_every_channel() -> None:
     pattern = np.tile(tile, (300 // 64 + 1, 200 // 64 + 1))[:300, :200, None]
     assert np.array_equal(marked, np.clip(frame.astype(np.float32) + pattern, 0, 255).astype(np.uint8))
     assert np.abs(tile).max() >= 1, "the tile changes pixels"
+    in_place = frame.copy()
+    assert embed_watermark(in_place, "0a1b2c3d", out=in_place) is in_place
+    assert np.array_equal(in_place, marked)
 
 
 @pytest.mark.parametrize("name", [*PHOTOS, "brick", "grass", "coins"])

@@ -74,8 +74,8 @@ class Provenance:
         return f"{SERVICE_ID:02x}{output_id}" if self.watermark else None
 
     def mark(self, frame: Frame, output_id: str) -> Frame:
-        """The frame with the watermark in it (the frame itself when watermarking is off)."""
-        return embed_watermark(frame, output_id) if self.watermark else frame
+        """The frame, marked in place with the watermark (unchanged when watermarking is off)."""
+        return embed_watermark(frame, output_id, out=frame) if self.watermark else frame
 
     def seal(
         self, data: bytes, media_type: str, *, output_id: str, swapper: str, parent: Ingredient | None = None

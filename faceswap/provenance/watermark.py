@@ -117,11 +117,16 @@ def _tile(bits: tuple[int, ...]) -> np.ndarray:
     return tile * (STRENGTH / float(np.sqrt(np.mean(tile**2))))
 
 
-def embed_watermark(frame: Frame, output_id: str, service_id: int = SERVICE_ID) -> Frame:
-    """A copy of the BGR `frame` with the payload in its pixels (unchanged when under 128 px a side)."""
+def embed_watermark(
+    frame: Frame, output_id: str, service_id: int = SERVICE_ID, *, out: Frame | None = None
+) -> Frame:
+    """The BGR `frame` with the payload in its pixels (unchanged when under 128 px a side), written to `out`
+    (`frame` itself marks it in place), else to a new array."""
     height, width = frame.shape[:2]
+    marked = np.empty_like(frame) if out is None else out
     if min(height, width) < MIN_SIDE:
-        return frame.copy()
+        np.copyto(marked, frame)
+        return marked
     # The frame is whole numbers, so rounding the tile first gives the same pixels; saturating uint8 adds,
     # one band of tile rows at a time, never widen or copy the whole frame (a float copy of a 12 MP frame
     # took a second).
@@ -134,7 +139,6 @@ def embed_watermark(frame: Frame, output_id: str, service_id: int = SERVICE_ID) 
             cells = np.repeat(cells[:, :, None], frame.shape[2], axis=2)
         bands.append(np.ascontiguousarray(np.tile(cells, repeats)[:, :width]))
     raised, lowered = bands
-    marked = np.empty_like(frame)
     for top in range(0, height, TILE):
         rows = min(TILE, height - top)
         band = marked[top : top + rows]
