@@ -553,13 +553,7 @@ def post(base_url: str, path: str, **options: object) -> str:
         response = httpx.post(f"{base_url}{path}", headers=headers, timeout=60, **options)  # type: ignore[arg-type]
     except httpx.HTTPError as exc:
         return type(exc).__name__
-    try:
-        body = response.json()
-    except ValueError:
-        return str(response.status_code)
-    output = body.get("output", body) if isinstance(body, dict) else {}
-    code = output.get("error_code") if isinstance(output, dict) else None
-    return f"{response.status_code} {code}" if code else str(response.status_code)
+    return post_answer(response)
 
 
 def rows(wait: float, body_wait: float, redirect_port: int) -> list[Row]:

@@ -8,6 +8,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import pytest
 
@@ -115,17 +116,22 @@ def test_a_disk_that_fills_up_mid_clip_fails_the_job_storage_full(settings: Sett
     run(derive(settings, failpoints="disk_full:1"), scenario)
 
 
+async def the_one_webhook(host: ImageHost) -> tuple[str, dict[str, Any]]:
+    """The path and JSON body of the one POST `host` receives, waited for up to 10 s."""
+    for _ in range(200):
+        if host.posts:
+            break
+        await asyncio.sleep(0.05)
+    ((path, body, _),) = host.posts
+    return path, json.loads(body)
+
+
 def test_the_webhook_gets_the_final_status(settings: Settings, clip: str, image_host: ImageHost) -> None:
     async def scenario(jobs: JobManager) -> None:
         request = JobInput(source_image=SOURCE, target_video=clip, webhook_url=image_host.url("/hook"))
         status = await jobs.submit(request)
         done = await jobs.wait(status.id)
-        for _ in range(200):
-            if image_host.posts:
-                break
-            await asyncio.sleep(0.05)
-        ((path, body, _),) = image_host.posts
-        payload = json.loads(body)
+        path, payload = await the_one_webhook(image_host)
         assert path == "/hook"
         assert (payload["id"], payload["status"]) == (status.id, done.status) == (status.id, "succeeded")
         assert payload["result"]["url"] == f"/jobs/{status.id}/result"
@@ -150,12 +156,7 @@ def test_a_job_given_up_at_start_tells_its_webhook(settings: Settings, image_hos
 
     async def scenario(jobs: JobManager) -> None:
         assert (await jobs.get(job_id)).status == "failed"
-        for _ in range(200):
-            if image_host.posts:
-                break
-            await asyncio.sleep(0.05)
-        ((path, body, _),) = image_host.posts
-        payload = json.loads(body)
+        path, payload = await the_one_webhook(image_host)
         assert path == "/given-up"
         assert (payload["id"], payload["status"]) == (job_id, "failed")
         assert "send it again" in payload["error"]["message"]
