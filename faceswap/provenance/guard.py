@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +27,7 @@ import numpy as np
 import onnxruntime as ort
 
 from faceswap.errors import ErrorCode, ModelFileError, ModelLoadError, SwapError
-from faceswap.models.check import check_model_file
+from faceswap.models.check import check_model_file, file_crc32
 from faceswap.models.loader import provider_options, session_options
 from faceswap.models.registry import GUARD_CRC32, GUARD_MODEL_SPECS, ModelSpec
 from faceswap.pipeline.arrays import Frame
@@ -175,7 +174,7 @@ def _session(
     check_model_file(path, spec, model_dir)
     if path.stat().st_size != spec.size:
         log.warning("%s is not FaceFusion's published file (its size differs): used as given", spec.path)
-    elif _crc32(path) != GUARD_CRC32[spec.name]:
+    elif file_crc32(path) != GUARD_CRC32[spec.name]:
         raise ModelFileError(
             spec.path,
             "corrupt",
@@ -193,14 +192,6 @@ def _session(
     except Exception as exc:
         reason = f"{spec.path} could not be loaded: run `{guard_install_command()} --force`."
         raise ModelLoadError(reason) from exc
-
-
-def _crc32(path: Path) -> str:
-    value = 0
-    with path.open("rb") as stream:
-        while chunk := stream.read(1 << 22):
-            value = zlib.crc32(chunk, value)
-    return f"{value:08x}"
 
 
 @dataclass
