@@ -12,6 +12,7 @@ import pytest
 
 from faceswap.config import Settings
 from faceswap.models.loader import FaceModels, load_models
+from faceswap.pipeline.engine import Engine
 from faceswap.testing.synthetic import draw_faces, write_models
 from tests.receivers import Receivers
 from tests.servers import ImageHost
@@ -38,8 +39,26 @@ def settings(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Setti
 
 @pytest.fixture(scope="session")
 def models(settings: Settings) -> FaceModels:
-    """The synthetic pack loaded through the real insightface + ONNX Runtime path."""
+    """The synthetic pack loaded through the real loader and ONNX Runtime path."""
     return load_models(settings)
+
+
+@pytest.fixture(scope="module")
+def engine(models: FaceModels, settings: Settings) -> Engine:
+    """An Engine over the synthetic pack, with the session's settings."""
+    return Engine(models, settings)
+
+
+SOURCE_SEED = 9
+"""The synthetic identity of the `large` fixture's source face."""
+
+
+@pytest.fixture(scope="module")
+def large() -> tuple[bytes, bytes, np.ndarray, tuple[int, int, int, int]]:
+    """Source PNG, target PNG, target pixels and its one face's box (a 525 px face)."""
+    target, boxes = draw_faces(1024, 700, 1, seed=3)
+    source, _ = draw_faces(640, 480, 1, seed=SOURCE_SEED)
+    return encode_png(source), encode_png(target), target, boxes[0]
 
 
 def encode_png(image: np.ndarray) -> bytes:

@@ -39,11 +39,6 @@ def inner(box: tuple[int, int, int, int], fraction: float = 0.3) -> tuple[slice,
     return slice(y1 + dy, y2 - dy), slice(x1 + dx, x2 - dx)
 
 
-@pytest.fixture(scope="module")
-def engine(models, settings: Settings) -> Engine:
-    return Engine(models, settings)
-
-
 def test_swap_changes_only_the_chosen_target_face(engine: Engine) -> None:
     target, boxes = draw_faces(900, 500, 3, seed=7)
     source, _ = draw_faces(640, 480, 1, seed=9)

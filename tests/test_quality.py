@@ -31,11 +31,10 @@ from faceswap.pipeline.quality import Enhancer, FaceMask, Quality
 from faceswap.pipeline.swap import swap_crop
 from faceswap.runpod_worker import QueueWorker
 from faceswap.testing.optional import GRID, OCCLUDED_CELLS, PARSER_LABELS
-from faceswap.testing.synthetic import draw_faces, face_pattern, write_models
-from tests.conftest import derive, encode_png
+from faceswap.testing.synthetic import face_pattern, write_models
+from tests.conftest import SOURCE_SEED, derive
 from tests.servers import app_in_thread, wait_ready
 
-SOURCE_SEED = 9
 MARGIN = 0.12
 """How far, as a fraction of the face box, the blend's soft edge may reach beyond the face."""
 
@@ -74,19 +73,6 @@ def assert_changes_stay_near(before: np.ndarray, after: np.ndarray, box: tuple[i
     margin_x, margin_y = (x2 - x1) * MARGIN, (y2 - y1) * MARGIN
     assert xs.min() >= x1 - margin_x and xs.max() < x2 + margin_x
     assert ys.min() >= y1 - margin_y and ys.max() < y2 + margin_y
-
-
-@pytest.fixture(scope="module")
-def engine(models: FaceModels, settings: Settings) -> Engine:
-    return Engine(models, settings)
-
-
-@pytest.fixture(scope="module")
-def large() -> tuple[bytes, bytes, np.ndarray, tuple[int, int, int, int]]:
-    """Source PNG, target PNG, target pixels and its one face's box: a 525 px face."""
-    target, boxes = draw_faces(1024, 700, 1, seed=3)
-    source, _ = draw_faces(640, 480, 1, seed=SOURCE_SEED)
-    return encode_png(source), encode_png(target), target, boxes[0]
 
 
 def pattern_error(output: np.ndarray, box: tuple[int, int, int, int]) -> float:

@@ -34,10 +34,9 @@ from faceswap.schemas import SwapperName
 from faceswap.testing.clips import write_clip
 from faceswap.testing.swappers import CONVERTER_GAIN, converter_matrix
 from faceswap.testing.synthetic import draw_faces, face_pattern, write_models
-from tests.conftest import derive, encode_png
+from tests.conftest import SOURCE_SEED, derive, encode_png
 from tests.servers import app_in_thread, wait_ready
 
-SOURCE_SEED = 9
 OTHER_SEED = 4
 PLACED = 0.1
 """At most this share of the face's pixels may differ from the source's pattern by more than MISMATCH
@@ -50,19 +49,6 @@ def decode(data: bytes) -> np.ndarray:
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     assert image is not None
     return image
-
-
-@pytest.fixture(scope="module")
-def engine(models: FaceModels, settings: Settings) -> Engine:
-    return Engine(models, settings)
-
-
-@pytest.fixture(scope="module")
-def large() -> tuple[bytes, bytes, np.ndarray, tuple[int, int, int, int]]:
-    """Source PNG, target PNG, target pixels and its one face's box (a 525 px face)."""
-    target, boxes = draw_faces(1024, 700, 1, seed=3)
-    source, _ = draw_faces(640, 480, 1, seed=SOURCE_SEED)
-    return encode_png(source), encode_png(target), target, boxes[0]
 
 
 def central(box: tuple[int, int, int, int], fraction: float = 0.15) -> tuple[slice, slice]:

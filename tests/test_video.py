@@ -25,11 +25,6 @@ LIMITS = VideoLimits(seconds=60, frames=3600, pixels=1920 * 1080)
 
 
 @pytest.fixture(scope="module")
-def engine(models, settings: Settings) -> Engine:
-    return Engine(models, settings)
-
-
-@pytest.fixture(scope="module")
 def source_identity(engine: Engine) -> SourceIdentity:
     source, _ = draw_faces(640, 480, 1, seed=9)
     return engine.source_identity(encode_png(source), 1)
