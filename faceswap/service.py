@@ -39,7 +39,15 @@ from faceswap.schemas import (
 if TYPE_CHECKING:
     from faceswap.pipeline.engine import Engine, SwapResult
 
-__all__ = ["DRAINED_MESSAGE", "SwapService", "decode_base64_image", "extra_sources", "swap_photo"]
+__all__ = [
+    "DRAINED_MESSAGE",
+    "PREFIX_WITHIN",
+    "SwapService",
+    "decode_base64_image",
+    "extra_sources",
+    "most_base64_characters",
+    "swap_photo",
+]
 
 T = TypeVar("T")
 DRAINED_MESSAGE = "The worker is draining for shutdown and stopped this request; send it again."
@@ -49,7 +57,14 @@ DRAIN_POLL = 0.05
 _LEADING_SPACE = re.compile(r"\s*")
 _SPACE_CHARACTERS = " \t\n\r\f\v"
 _SPACE_BYTES = _SPACE_CHARACTERS.encode()
-_PREFIX_WITHIN = 256
+PREFIX_WITHIN = 256
+"""Characters a base64 field's data: prefix may take (after any leading whitespace)."""
+
+
+def most_base64_characters(max_bytes: int) -> int:
+    """The most characters other than whitespace the base64 of a `max_bytes`-byte file may have: the
+    decoder refuses a field with more before decoding it."""
+    return (max_bytes + 3) // 3 * 4 + 3
 
 
 def decode_base64_image(text: str, role: str, max_bytes: int) -> bytes:
@@ -61,7 +76,7 @@ def decode_base64_image(text: str, role: str, max_bytes: int) -> bytes:
     field = "image" if role == "image" else f"{role}_image" if " " not in role else f"the {role} photo"
     start = _LEADING_SPACE.match(text).end()  # type: ignore[union-attr]
     if text[start : start + 5].lower() == "data:":  # a media type is case-insensitive (RFC 2397)
-        comma = text.find(",", start, start + _PREFIX_WITHIN)
+        comma = text.find(",", start, start + PREFIX_WITHIN)
         header = text[start:comma].lower() if comma >= 0 else ""
         if not header.endswith(";base64") or not header.startswith("data:image/"):
             raise SwapError(
@@ -70,7 +85,7 @@ def decode_base64_image(text: str, role: str, max_bytes: int) -> bytes:
             )
         start = comma + 1
     spaces = sum(text.count(character, start) for character in _SPACE_CHARACTERS)
-    if (len(text) - start - spaces) // 4 * 3 > max_bytes + 3:
+    if len(text) - start - spaces > most_base64_characters(max_bytes):
         raise image_too_large(image_label(role), max_bytes)
     try:
         payload = text[start:].encode("ascii")

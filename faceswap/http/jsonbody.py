@@ -27,6 +27,7 @@ from starlette.responses import Response
 from starlette.types import Scope
 
 from faceswap.errors import SwapError, image_label, image_too_large
+from faceswap.service import PREFIX_WITHIN, most_base64_characters
 
 __all__ = [
     "MAX_CONTAINERS",
@@ -55,8 +56,6 @@ _ESCAPE_WEIGHTS: Final = ((b"n", 1), (b"r", 1), (b"t", 1), (b"f", 1), (b"u", 5))
 its backslash (a line break first: the usual one)."""
 _MOST_PER_ESCAPE: Final = max(weight for _, weight in _ESCAPE_WEIGHTS)
 _NAME_MAX: Final = 64
-_PREFIX_WITHIN: Final = 256
-"""Characters a data: prefix may take (as the decoder allows), not counted as base64."""
 _ROLES: Final[Mapping[bytes, str]] = {
     b"source_image": "source",
     b"source_images": "source",
@@ -80,19 +79,13 @@ class Base64Fields:
         return self.by_name.get(name.decode("ascii", "replace"), self.default)
 
 
-def _most_characters(limit: int) -> int:
-    """The most characters other than whitespace the base64 of a `limit`-byte file may have (the decoder
-    refuses more)."""
-    return (limit + 3) // 3 * 4 + 3
-
-
 def _after_prefix(body: bytes, start: int) -> int:
     """Where the base64 of the string starting at `start` begins: after its data: prefix, if it has one
-    (the decoder looks for it after any leading whitespace, so the first `_PREFIX_WITHIN` bytes of that
+    (the decoder looks for it after any leading whitespace, so the first `PREFIX_WITHIN` bytes of that
     are skipped first: a longer run is read no further)."""
-    start = _LEADING_SPACE.match(body, start, start + _PREFIX_WITHIN).end()  # type: ignore[union-attr]
+    start = _LEADING_SPACE.match(body, start, start + PREFIX_WITHIN).end()  # type: ignore[union-attr]
     if body[start : start + 5].lower() == b"data:":
-        comma = body.find(b",", start, start + _PREFIX_WITHIN)
+        comma = body.find(b",", start, start + PREFIX_WITHIN)
         return start if comma < 0 else comma + 1
     return start
 
@@ -150,7 +143,7 @@ def oversized_field(body: bytes, fields: Base64Fields) -> SwapError | None:
     """IMAGE_TOO_LARGE, worded as the decoder words it, for the first string of `body` that holds more
     characters than its field's base64 may once parsed (whitespace not counted); None when every string
     fits. Linear in the body, copying none of it."""
-    shortest = _most_characters(min([fields.default, *fields.by_name.values()]))
+    shortest = most_base64_characters(min([fields.default, *fields.by_name.values()]))
     if len(body) <= shortest:
         return None
     before: list[tuple[int, int]] = []
@@ -158,7 +151,7 @@ def oversized_field(body: bytes, fields: Base64Fields) -> SwapError | None:
         if end - start > shortest:
             name = _field_name(body, *(before if len(before) == 2 else (None, None)))
             limit = fields.limit(name)
-            if not _fits(body, _after_prefix(body, start + 1), end, _most_characters(limit)):
+            if not _fits(body, _after_prefix(body, start + 1), end, most_base64_characters(limit)):
                 return image_too_large(image_label(_ROLES.get(name, "image")), limit)
         before = [*before[-1:], (start, end)]
     return None
